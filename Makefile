@@ -1,0 +1,93 @@
+# Quire: `make run` builds everything and serves the editor; `make test` installs
+# what the tests need and runs every test.
+
+GO      ?= go
+LISTEN  ?= 127.0.0.1:8080
+DB      ?= ./data/quire.db
+BIN     := bin/quire
+GOFILES := $(shell find . -name '*.go' -not -path './node_modules/*' 2>/dev/null)
+FUZZTIME ?= 10s
+
+.PHONY: all build run test test-go vet fmt-check deps deps-npm deps-chromium \
+        editor editor-check fuzz oracle bench bench-compare bench-server e2e clean
+
+all: build
+
+build: $(BIN)
+
+$(BIN): $(GOFILES) go.mod go.sum $(shell find editor/dist -type f 2>/dev/null)
+	@mkdir -p bin
+	$(GO) build -o $(BIN) .
+
+run: build
+	@mkdir -p $(dir $(DB))
+	./$(BIN) serve --listen $(LISTEN) --db $(DB)
+
+# --- dependencies the tests need -------------------------------------------
+
+deps: deps-npm deps-chromium
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps-npm: node_modules/.installed
+
+# Debian's chromium, for the Playwright editor tests.
+deps-chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing Debian's chromium"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+# --- checks ----------------------------------------------------------------
+
+fmt-check:
+	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+test: deps fmt-check vet editor-check test-go oracle fuzz
+	@echo "make test: all passed"
+
+test-go:
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+# Fresh random seeds against real Yjs (the committed seeds run in test-go).
+oracle: deps-npm
+	@if [ -f crdt/oracle/Makefile.inc ]; then $(MAKE) -s -f crdt/oracle/Makefile.inc oracle-live; fi
+
+# A short run of every fuzz target.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/quire-fuzz.log 2>&1 || { cat /tmp/quire-fuzz.log; exit 1; }; \
+		done; \
+	done
+
+# --- editor bundle -----------------------------------------------------------
+
+editor: deps-npm
+	node editor/build.mjs
+
+# Fails when the committed bundle is not what the sources build.
+editor-check: deps-npm
+	@if [ -f editor/build.mjs ]; then node editor/build.mjs --check; fi
+
+# --- benchmarks ------------------------------------------------------------
+
+bench:
+	$(GO) test -run '^$$' -bench 'Replay|Load' -benchmem ./crdt
+
+bench-compare: deps-npm
+	bash scripts/bench-compare.sh
+
+bench-server: build
+	bash scripts/bench-server.sh
+
+clean:
+	rm -rf bin
