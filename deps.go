@@ -1,5 +1,7 @@
 //go:build tools
 
+// deps.go pins the chosen dependencies in go.mod until the packages import them.
+
 package main
 
 import (
