@@ -58,7 +58,7 @@ test-go:
 
 # Fresh random seeds against real Yjs (the committed seeds run in test-go).
 oracle: deps-npm
-	@if [ -f crdt/oracle/Makefile.inc ]; then $(MAKE) -s -f crdt/oracle/Makefile.inc oracle-live; fi
+	bash crdt/oracle/live.sh
 
 # A short run of every fuzz target.
 fuzz:
