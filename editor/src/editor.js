@@ -1,0 +1,165 @@
+// The editor page /d/{docID}: CodeMirror 6 bound to the root Y.Text "content", synced through the
+// stock y-websocket provider and kept in the browser by y-indexeddb.
+import * as Y from 'yjs'
+import { WebsocketProvider } from 'y-websocket'
+import { IndexeddbPersistence } from 'y-indexeddb'
+import { yCollab } from 'y-codemirror.next'
+import { basicSetup } from 'codemirror'
+import { EditorView } from '@codemirror/view'
+import { EditorState, Compartment } from '@codemirror/state'
+import { SyncStatus } from './status.js'
+import { api, token, withToken, storedName, storeName, myColor, lighten, el } from './common.js'
+
+const docID = decodeURIComponent(window.location.pathname.replace(/^\/d\//, ''))
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id))
+
+const ydoc = new Y.Doc()
+const ytext = ydoc.getText('content')
+const persistence = new IndexeddbPersistence(docID, ydoc)
+const wsBase = `${window.location.protocol === 'https:' ? 'wss' : 'ws'}://${window.location.host}/ws`
+const provider = new WebsocketProvider(wsBase, docID, ydoc, {
+  connect: false, // connect once the local copy is loaded, so our first step 1 already includes it
+  params: token ? { token } : {}
+})
+const awareness = provider.awareness
+
+// --- presence ---------------------------------------------------------------------------------
+
+const color = myColor()
+const setUser = (name) => awareness.setLocalStateField('user', { name, color, colorLight: lighten(color, 0.75) })
+setUser(storedName() || 'Anonymous')
+
+const renderPeople = () => {
+  const box = $('people')
+  box.replaceChildren()
+  const states = [...awareness.getStates().entries()]
+    .filter(([, s]) => s && s.user)
+    // me first, then by name, so the bar does not jump around
+    .sort(([a, sa], [b, sb]) => (b === ydoc.clientID) - (a === ydoc.clientID) || String(sa.user.name).localeCompare(String(sb.user.name)))
+  for (const [id, s] of states) {
+    const me = id === ydoc.clientID
+    const chip = el(me ? 'button' : 'span', {
+      class: 'person' + (me ? ' me' : ''),
+      'data-client': String(id),
+      title: me ? 'You (click to change your name)' : `${s.user.name} is here`,
+      type: me ? 'button' : null,
+      onclick: me ? () => askName(true) : null
+    }, [
+      el('span', { class: 'dot', style: { background: s.user.color || '#888' } }),
+      el('span', { class: 'pname' }, [String(s.user.name) + (me ? ' (you)' : '')])
+    ])
+    box.append(chip)
+  }
+  $('people-count').textContent = states.length === 1 ? 'only you' : `${states.length} here`
+}
+awareness.on('change', renderPeople)
+
+// askName shows the small inline dialog (not window.prompt, which blocks the page).
+const askName = (changing) => {
+  const dlg = $('name-dialog')
+  const input = /** @type {HTMLInputElement} */ ($('name-input'))
+  input.value = changing ? (storedName() || '') : ''
+  dlg.hidden = false
+  input.focus()
+}
+$('name-form').addEventListener('submit', (e) => {
+  e.preventDefault()
+  const name = /** @type {HTMLInputElement} */ ($('name-input')).value.trim().slice(0, 40)
+  if (!name) return
+  storeName(name)
+  setUser(name)
+  $('name-dialog').hidden = true
+  view.focus()
+})
+$('name-skip').addEventListener('click', () => {
+  $('name-dialog').hidden = true
+  view.focus()
+})
+
+// --- editor -----------------------------------------------------------------------------------
+
+const readOnly = new Compartment()
+const view = new EditorView({
+  parent: $('editor'),
+  state: EditorState.create({
+    doc: ytext.toString(),
+    extensions: [
+      basicSetup,
+      EditorView.lineWrapping,
+      readOnly.of(EditorState.readOnly.of(false)),
+      yCollab(ytext, awareness),
+      EditorView.contentAttributes.of({ 'aria-label': 'Document text' })
+    ]
+  })
+})
+
+// --- status -----------------------------------------------------------------------------------
+
+let wasReadOnly = false
+const status = new SyncStatus(provider, ydoc, {
+  key: `quire.unsent.${docID}`,
+  remoteOrigins: new Set([provider, persistence]),
+  onChange: (s) => {
+    const box = $('status')
+    box.dataset.state = s.state
+    box.dataset.pending = String(s.pending)
+    $('status-text').textContent = s.label
+    box.title = s.label
+    if (s.readOnly !== wasReadOnly) {
+      wasReadOnly = s.readOnly
+      view.dispatch({ effects: readOnly.reconfigure(EditorState.readOnly.of(s.readOnly)) })
+    }
+  }
+})
+
+// The browser knows before the socket does: when it says offline, stop trying (and say so);
+// when it is back, connect at once instead of waiting for the provider's backoff.
+window.addEventListener('offline', () => provider.disconnect())
+window.addEventListener('online', () => provider.connect())
+
+let connectedOnce = false
+const connect = () => {
+  if (connectedOnce) return
+  connectedOnce = true
+  if (navigator.onLine !== false) provider.connect()
+}
+persistence.whenSynced.then(connect)
+// IndexedDB can be unavailable (some private modes): do not wait for it forever.
+setTimeout(connect, 2000)
+
+// --- header: title, copy link --------------------------------------------------------------------
+
+$('doc-title').textContent = docID
+document.title = `${docID} · Quire`
+$('home-link').setAttribute('href', withToken('/'))
+api(`/api/docs/${encodeURIComponent(docID)}`).then((meta) => {
+  const name = meta && (meta.name || meta.Name)
+  if (name) {
+    $('doc-title').textContent = name
+    document.title = `${name} · Quire`
+  }
+}).catch(() => { /* a document made by a client without the API has no metadata: keep the id */ })
+
+$('copy-link').addEventListener('click', async () => {
+  // The link without the token: a token is the sender's own access and should not be forwarded.
+  const url = `${window.location.origin}/d/${encodeURIComponent(docID)}`
+  let ok = false
+  try {
+    await navigator.clipboard.writeText(url)
+    ok = true
+  } catch {
+    // clipboard API refused (insecure origin): show the link to copy by hand
+    window.getSelection()?.removeAllRanges()
+  }
+  const btn = $('copy-link')
+  btn.dataset.copied = ok ? 'yes' : 'no'
+  btn.textContent = ok ? 'Copied' : url
+  setTimeout(() => { btn.textContent = 'Copy link'; delete btn.dataset.copied }, ok ? 1500 : 8000)
+})
+
+if (!storedName()) askName(false)
+renderPeople()
+
+// For tests and for curious people in the console.
+// @ts-ignore
+window.quire = { ydoc, ytext, provider, persistence, awareness, view, status, docID }

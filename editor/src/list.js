@@ -1,0 +1,91 @@
+// The documents page /: every document with its last change and who is in it now.
+import { api, withToken, relativeTime, el } from './common.js'
+
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id))
+
+// The server's JSON field names are read leniently so the page keeps working as the API grows.
+const pick = (o, ...keys) => {
+  for (const k of keys) if (o[k] != null) return o[k]
+  return undefined
+}
+
+// people returns the names of the editors in a document now, or a bare count when only that is known.
+const people = (d) => {
+  const p = pick(d, 'peers', 'editors', 'users', 'present')
+  if (Array.isArray(p)) {
+    return { count: p.length, list: p.map((x) => typeof x === 'string' ? { name: x } : (x && (x.user || x)) || {}) }
+  }
+  if (typeof p === 'number') return { count: p, list: null }
+  const n = pick(d, 'peer_count', 'peerCount', 'connections', 'clients')
+  return { count: typeof n === 'number' ? n : 0, list: null }
+}
+
+const render = (docs) => {
+  const list = $('docs')
+  list.replaceChildren()
+  $('empty').hidden = docs.length > 0
+  const now = new Date()
+  for (const d of docs) {
+    const id = String(pick(d, 'id', 'ID'))
+    const name = pick(d, 'name', 'Name') || id
+    const updated = pick(d, 'updated_at', 'updatedAt', 'UpdatedAt', 'last_change')
+    const when = updated ? new Date(updated) : null
+    const { count, list: who } = people(d)
+    const whoBox = el('span', { class: 'who', 'data-count': String(count) })
+    if (who && who.length) {
+      for (const w of who) {
+        whoBox.append(el('span', { class: 'person' }, [
+          el('span', { class: 'dot', style: { background: w.color || '#888' } }),
+          el('span', { class: 'pname' }, [String(w.name || 'Anonymous')])
+        ]))
+      }
+    } else if (count > 0) {
+      whoBox.append(el('span', { class: 'person' }, [count === 1 ? '1 person editing' : `${count} people editing`]))
+    } else {
+      whoBox.append(el('span', { class: 'nobody' }, ['nobody here']))
+    }
+    list.append(el('li', { class: 'doc', 'data-id': id }, [
+      el('a', { href: withToken(`/d/${encodeURIComponent(id)}`), class: 'doc-link' }, [
+        el('span', { class: 'doc-name' }, [String(name)]),
+        name !== id ? el('span', { class: 'doc-id' }, [id]) : null
+      ]),
+      el('span', { class: 'doc-meta' }, [
+        when ? el('time', { datetime: when.toISOString(), title: when.toLocaleString() }, [relativeTime(when, now)]) : null,
+        whoBox
+      ])
+    ]))
+  }
+}
+
+const load = async () => {
+  try {
+    const res = await api('/api/docs')
+    const docs = Array.isArray(res) ? res : (res && (res.docs || res.documents)) || []
+    render(docs)
+    $('error').hidden = true
+  } catch (err) {
+    $('error').textContent = `Could not load the documents: ${err.message}`
+    $('error').hidden = false
+  }
+  document.body.dataset.loaded = 'yes'
+}
+
+$('new-form').addEventListener('submit', async (e) => {
+  e.preventDefault()
+  const btn = /** @type {HTMLButtonElement} */ ($('new-doc'))
+  btn.disabled = true
+  try {
+    const name = /** @type {HTMLInputElement} */ ($('new-name')).value.trim()
+    const d = await api('/api/docs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(name ? { name } : {}) })
+    window.location.href = withToken(`/d/${encodeURIComponent(String(pick(d, 'id', 'ID')))}`)
+  } catch (err) {
+    $('error').textContent = `Could not create a document: ${err.message}`
+    $('error').hidden = false
+    btn.disabled = false
+  }
+})
+
+load()
+// Who is in a document changes all the time: refresh while the page is visible.
+setInterval(() => { if (document.visibilityState === 'visible') load() }, 5000)
+document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') load() })
