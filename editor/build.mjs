@@ -48,8 +48,23 @@ const build = async (outDir) => {
     write: false,
     metafile: false
   })
+  // The service worker is a classic script (module workers are not everywhere yet) at a stable URL.
+  const sw = await esbuild.build({
+    absWorkingDir: rootDir,
+    entryPoints: { sw: join(srcDir, 'sw.js') },
+    outdir: assetsDir,
+    bundle: true,
+    minify: true,
+    format: 'iife',
+    platform: 'browser',
+    target: ['es2022', 'chrome100', 'firefox100', 'safari15.4'],
+    sourcemap: false,
+    charset: 'utf8',
+    logLevel: 'warning',
+    write: false
+  })
   const assets = new Map()
-  for (const f of result.outputFiles) {
+  for (const f of [...result.outputFiles, ...sw.outputFiles]) {
     const name = relative(assetsDir, f.path)
     writeFileSync(f.path, f.contents)
     assets.set(name, hash(f.contents))

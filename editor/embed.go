@@ -26,6 +26,9 @@ var dist embed.FS
 // docIDPattern is the document id contract of DESIGN.md; anything else is not a document page.
 var docIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
+// serviceWorker is the offline page cache; its URL must stay stable across builds.
+const serviceWorker = "assets/sw.js"
+
 // compressMin is the size below which gzip is not worth a Vary header and the CPU.
 const compressMin = 1024
 
@@ -148,6 +151,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Pages may carry ?token=...: never leak it to other sites through Referer.
 	hd.Set("Referrer-Policy", "no-referrer")
 	switch {
+	case f.name == serviceWorker:
+		// Registered with scope "/" so that it can answer navigations to / and /d/{id} offline.
+		// Browsers revalidate worker scripts themselves; no-cache keeps proxies honest too.
+		hd.Set("Service-Worker-Allowed", "/")
+		hd.Set("Cache-Control", "no-cache")
 	case strings.HasSuffix(f.name, ".html"):
 		hd.Set("Cache-Control", "no-cache")
 		hd.Set("Content-Security-Policy", pageCSP)

@@ -120,6 +120,23 @@ func TestPagesReferenceEmbeddedAssets(t *testing.T) {
 	}
 }
 
+func TestServiceWorkerScope(t *testing.T) {
+	t.Parallel()
+	w := get(t, Handler(), "GET", "/assets/sw.js", nil)
+	if w.Code != 200 || w.Header().Get("Content-Type") != "text/javascript; charset=utf-8" {
+		t.Fatalf("status %d, Content-Type %q", w.Code, w.Header().Get("Content-Type"))
+	}
+	if got := w.Header().Get("Service-Worker-Allowed"); got != "/" {
+		t.Errorf("Service-Worker-Allowed %q, want /", got)
+	}
+	if got := w.Header().Get("Cache-Control"); got != "no-cache" {
+		t.Errorf("Cache-Control %q, want no-cache", got)
+	}
+	if got := get(t, Handler(), "GET", "/assets/editor.js", nil).Header().Get("Service-Worker-Allowed"); got != "" {
+		t.Errorf("editor.js has Service-Worker-Allowed %q", got)
+	}
+}
+
 func TestConditionalAndGzip(t *testing.T) {
 	t.Parallel()
 	h := Handler()

@@ -122,6 +122,7 @@ const connect = () => {
   if (connectedOnce) return
   connectedOnce = true
   if (navigator.onLine !== false) provider.connect()
+  status.start()
 }
 persistence.whenSynced.then(connect)
 // IndexedDB can be unavailable (some private modes): do not wait for it forever.
@@ -159,6 +160,14 @@ $('copy-link').addEventListener('click', async () => {
 
 if (!storedName()) askName(false)
 renderPeople()
+
+// Keep the page itself available offline (the document is in IndexedDB). Browsers allow service
+// workers on https and on localhost only; elsewhere the editor still works, just not reloads offline.
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('/assets/sw.js', { scope: '/' }).catch((err) => {
+    console.warn('quire: no offline page cache:', err.message)
+  })
+}
 
 // For tests and for curious people in the console.
 // @ts-ignore

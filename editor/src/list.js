@@ -89,3 +89,7 @@ load()
 // Who is in a document changes all the time: refresh while the page is visible.
 setInterval(() => { if (document.visibilityState === 'visible') load() }, 5000)
 document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') load() })
+
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('/assets/sw.js', { scope: '/' }).catch(() => {})
+}

@@ -13,6 +13,7 @@
 const SYNC = 0 // y-protocols message type: sync
 const AUTH = 2 // y-protocols message type: auth
 const STEP1 = 0 // sync message subtype: step 1 (a state vector)
+const SLOW_SEND_MS = 1000 // live edits still buffered after this long are shown as "sending"
 
 /**
  * @typedef {'connecting'|'reconnecting'|'offline'|'syncing'|'synced'|'denied'} State
@@ -47,7 +48,10 @@ export class SyncStatus {
     this.deniedReason = ''
     this.readOnly = false
     this.history = [] // every state shown, for tests and debugging
-    this.#timer = 0
+    /** false until the page asks the provider to connect (it first loads the local copy) */
+    this.started = false
+    /** when the oldest live edit not yet known to have left the browser was made */
+    this.liveSince = 0
 
     // Peek at every sync message from the server before the provider handles it: a step 1 means
     // the provider is about to answer with everything the server lacks.
@@ -90,8 +94,12 @@ export class SyncStatus {
     })
     ydoc.on('update', (_update, origin) => {
       if (this.remoteOrigins.has(origin)) return
-      if (provider.wsconnected) this.liveEdits++
-      else this.offlineEdits++
+      if (provider.wsconnected) {
+        if (this.liveEdits === 0) this.liveSince = Date.now()
+        this.liveEdits++
+      } else {
+        this.offlineEdits++
+      }
       this.#save()
       this.#update()
     })
@@ -100,8 +108,14 @@ export class SyncStatus {
     this.#update()
   }
 
-  /** @type {number} */
-  #timer
+  #timer = 0
+  #slowTimer = 0
+
+  /** start is called when the page first asks the provider to connect. */
+  start () {
+    this.started = true
+    this.#update()
+  }
 
   /** Edits of this page (and of earlier visits, if they never got through) the server has not got. */
   get pending () {
@@ -145,14 +159,25 @@ export class SyncStatus {
     /** @type {State} */
     let s
     if (this.deniedReason && !this.readOnly) s = 'denied'
-    else if (!this.online || !p.shouldConnect) s = 'offline'
+    else if (!this.online || (this.started && !p.shouldConnect)) s = 'offline'
     else if (!p.wsconnected) s = this.everConnected || this.pending > 0 ? 'reconnecting' : 'connecting'
-    else if (!p.synced || this.pending > 0) s = 'syncing'
+    else if (!p.synced || this.offlineEdits > 0 || this.#slowLive()) s = 'syncing'
     else s = 'synced'
     if (s !== this.state || this.history.length === 0) this.history.push(s)
     this.state = s
     if (p.wsconnected && this.pending > 0) queueMicrotask(() => this.#check())
     this.onChange(this)
+  }
+
+  // #slowLive says whether live edits have waited long enough in the send buffer to be worth
+  // showing: a keystroke normally leaves within milliseconds, and a status that blinks on every
+  // keystroke would teach people to ignore it.
+  #slowLive () {
+    if (this.liveEdits === 0) return false
+    const wait = SLOW_SEND_MS - (Date.now() - this.liveSince)
+    if (wait <= 0) return true
+    if (!this.#slowTimer) this.#slowTimer = window.setTimeout(() => { this.#slowTimer = 0; this.#update() }, wait + 10)
+    return false
   }
 
   /** A short sentence for the status line. */
