@@ -54,6 +54,12 @@ func runMain(m *testing.M) int {
 		return m.Run()
 	}
 	moduleRoot = root
+	// QUIRE_E2E_BIN runs the tests against a binary built elsewhere (a
+	// release artifact, or a build with other flags) instead of building one.
+	if bin := os.Getenv("QUIRE_E2E_BIN"); bin != "" {
+		quireBin = bin
+		return m.Run()
+	}
 	dir, err := os.MkdirTemp("", "quire-e2e-")
 	if err != nil {
 		setupErr = fmt.Errorf("temp dir for the binary: %w", err)
@@ -449,6 +455,7 @@ type NodeProc struct {
 
 	mu     sync.Mutex
 	lines  []string      // stdout lines not yet read
+	all    []string      // every stdout line so far
 	eof    bool          // stdout is closed
 	notify chan struct{} // signalled when lines or eof change
 }
@@ -483,6 +490,7 @@ func StartNode(t *testing.T, script string, args ...string) *NodeProc {
 		for sc.Scan() {
 			p.mu.Lock()
 			p.lines = append(p.lines, sc.Text())
+			p.all = append(p.all, sc.Text())
 			p.mu.Unlock()
 			p.signal()
 		}
@@ -572,6 +580,13 @@ func (p *NodeProc) Expect(t testing.TB, timeout time.Duration, ev string, v any)
 		}
 		return
 	}
+}
+
+// Lines returns every stdout line the process printed so far, read or not.
+func (p *NodeProc) Lines() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.all...)
 }
 
 // Send writes v as one JSON line to the process's stdin.

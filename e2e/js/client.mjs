@@ -1,0 +1,163 @@
+// A real Yjs client driven by the Go e2e tests: a stock y-websocket
+// WebsocketProvider (over the `ws` package) on one document, whose root
+// Y.Text `content` it edits on command.
+//
+// Usage: node e2e/js/client.mjs --url ws://HOST:PORT/ws --doc ID
+//          [--seed N] [--name NAME] [--watch] [--awareness] [--offline]
+//
+// Output: one JSON object per line, {"ev": ...}:
+//   ready {clientID}            at start
+//   status {status}             provider status (connecting/connected/disconnected)
+//   synced                      each time the provider reports synced
+//   close {code, reason}        the server closed the connection
+//   change {sv, len}            (--watch) every update this client received
+//   awareness {states}          (--awareness) every awareness change: clientID -> state
+//   done {id, cmd, ...}         a command finished
+//   report {clientID, text, sv, state}   answer to "report" (state: base64 v1 update)
+//   error {msg}                 anything unexpected; the Go side fails the test
+// Input: one JSON command per line, run one after the other:
+//   {"cmd":"waitSynced"}                       until provider.synced
+//   {"cmd":"edit","n":100,"delay":2}           n seeded random edits, one transaction each
+//   {"cmd":"type","delay":3}                   start typing until "stop" (runs in the background)
+//   {"cmd":"stop"}                             stop typing; done carries the edit count
+//   {"cmd":"insert","pos":0,"text":"x"}        one insert
+//   {"cmd":"waitSV","sv":{"123":4}}            until the local state vector covers sv
+//   {"cmd":"waitText","text":"..."}            until the text equals
+//   {"cmd":"report"}                           text, state vector and full state
+//   {"cmd":"disconnect"} / {"cmd":"connect"}   provider.disconnect()/connect()
+//   {"cmd":"setUser","name":"x"}               awareness.setLocalStateField('user', {name})
+//   {"cmd":"destroy"}                          provider.destroy(): leave the document
+//   {"cmd":"exit"}                             process.exit(0)
+import * as Y from 'yjs'
+import { WebsocketProvider } from 'y-websocket'
+import WebSocket from 'ws'
+import readline from 'node:readline'
+import { parseArgs, emit, fail, svToJSON, svCovers, mulberry32, randomEdit, sleep } from './lib.mjs'
+
+const args = parseArgs(process.argv.slice(2), {
+  url: '', doc: '', seed: '1', name: '', watch: false, awareness: false, offline: false
+})
+if (!args.url || !args.doc) fail('--url and --doc are required')
+
+const ydoc = new Y.Doc()
+const ytext = ydoc.getText('content')
+const rand = mulberry32(Number(args.seed))
+// disableBc: several clients of one document may run in one test, and they
+// must talk through the server only.
+const provider = new WebsocketProvider(args.url, args.doc, ydoc, {
+  WebSocketPolyfill: WebSocket,
+  disableBc: true,
+  connect: !args.offline
+})
+emit({ ev: 'ready', clientID: ydoc.clientID })
+
+provider.on('status', ({ status }) => emit({ ev: 'status', status }))
+provider.on('sync', (synced) => { if (synced) emit({ ev: 'synced' }) })
+provider.on('connection-close', (event) => {
+  if (event) emit({ ev: 'close', code: event.code, reason: String(event.reason ?? '') })
+})
+if (args.watch) {
+  ydoc.on('update', (_update, origin) => {
+    if (origin === provider) emit({ ev: 'change', sv: svToJSON(Y.decodeStateVector(Y.encodeStateVector(ydoc))), len: ytext.length })
+  })
+}
+if (args.awareness) {
+  provider.awareness.on('change', () => {
+    const states = {}
+    for (const [id, state] of provider.awareness.getStates()) states[id] = state
+    emit({ ev: 'awareness', states })
+  })
+}
+if (args.name) provider.awareness.setLocalStateField('user', { name: args.name })
+
+const localSV = () => Y.decodeStateVector(Y.encodeStateVector(ydoc))
+
+/** Resolves once pred() holds, re-checking on every document or provider event. */
+const until = (pred) => new Promise((resolve) => {
+  if (pred()) return resolve()
+  const check = () => {
+    if (pred()) {
+      ydoc.off('update', check)
+      provider.off('sync', check)
+      resolve()
+    }
+  }
+  ydoc.on('update', check)
+  provider.on('sync', check)
+})
+
+let typing = null // {stop: boolean, count: number, finished: Promise}
+
+const commands = {
+  async waitSynced () { await until(() => provider.synced); return {} },
+  async edit ({ n = 1, delay = 0 }) {
+    for (let i = 0; i < n; i++) {
+      randomEdit(ydoc, ytext, rand)
+      if (delay > 0) await sleep(delay)
+      else if (i % 20 === 19) await sleep(0) // let the socket breathe
+    }
+    return { len: ytext.length }
+  },
+  async type ({ delay = 3 }) {
+    if (typing) throw new Error('already typing')
+    const t = { stop: false, count: 0 }
+    t.finished = (async () => {
+      while (!t.stop) {
+        randomEdit(ydoc, ytext, rand)
+        t.count++
+        await sleep(delay)
+      }
+    })()
+    typing = t
+    return {}
+  },
+  async stop () {
+    if (!typing) throw new Error('not typing')
+    typing.stop = true
+    await typing.finished
+    const count = typing.count
+    typing = null
+    return { count }
+  },
+  async insert ({ pos = 0, text = '' }) { ytext.insert(pos, text); return {} },
+  async waitSV ({ sv }) {
+    const want = new Map(Object.entries(sv).map(([k, v]) => [Number(k), v]))
+    await until(() => svCovers(localSV(), want))
+    return {}
+  },
+  async waitText ({ text }) { await until(() => ytext.toString() === text); return {} },
+  async report () {
+    emit({
+      ev: 'report',
+      clientID: ydoc.clientID,
+      text: ytext.toString(),
+      sv: svToJSON(localSV()),
+      state: Buffer.from(Y.encodeStateAsUpdate(ydoc)).toString('base64')
+    })
+    return {}
+  },
+  async disconnect () { provider.disconnect(); return {} },
+  async connect () { provider.connect(); return {} },
+  async setUser ({ name }) { provider.awareness.setLocalStateField('user', { name }); return {} },
+  async destroy () { provider.destroy(); return {} },
+  async exit () { process.exit(0) }
+}
+
+// Commands run one after the other; "type" returns at once and keeps typing
+// in the background, so a later "stop" is not stuck behind it.
+let queue = Promise.resolve()
+const run = async (msg) => {
+  const fn = commands[msg.cmd]
+  if (!fn) throw new Error(`unknown command ${msg.cmd}`)
+  const res = await fn(msg)
+  emit({ ev: 'done', id: msg.id ?? null, cmd: msg.cmd, ...res })
+}
+readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  if (!line.trim()) return
+  let msg
+  try { msg = JSON.parse(line) } catch (e) { fail(`bad command line ${line}: ${e}`) }
+  queue = queue.then(() => run(msg)).catch((e) => fail(`${msg.cmd}: ${e?.stack ?? e}`))
+}).on('close', () => {
+  // stdin closed: the Go side is done with us.
+  queue.then(() => { provider.destroy(); process.exit(0) })
+})

@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+)
+
+// TestConcurrentEditorsConverge: four stock y-websocket clients type random
+// edits into one document at the same time. They must all end with the same
+// text and state vector, and the server's own CRDT must agree: its text
+// endpoint and its full state as decoded by Yjs.
+func TestConcurrentEditorsConverge(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t, ServerOpts{})
+	const doc = "converge"
+	var clients []*Client
+	for i := range 4 {
+		c := startClient(t, s, fmt.Sprintf("editor%d", i), doc, i+1)
+		clients = append(clients, c)
+	}
+	for _, c := range clients {
+		c.waitSynced(t)
+	}
+	edits(t, 150, 2, clients...)
+	got := converge(t, clients...)
+	if len(got.SV) != len(clients) {
+		t.Fatalf("state vector %v: want an entry for each of the %d clients", got.SV, len(clients))
+	}
+	for _, c := range clients {
+		if got.SV[strconv.FormatUint(c.ClientID, 10)] == 0 {
+			t.Fatalf("state vector %v lacks %s (client %d)", got.SV, c.Name, c.ClientID)
+		}
+	}
+	checkServerHas(t, s, doc, got)
+}
+
+// TestLateJoinerAndOfflineEdits: a client that joins after the others edited
+// receives everything on sync; a client that went offline and edited while
+// the others kept editing merges both ways on reconnect.
+func TestLateJoinerAndOfflineEdits(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t, ServerOpts{})
+	const doc = "late-and-offline"
+	a := startClient(t, s, "a", doc, 11)
+	b := startClient(t, s, "b", doc, 12)
+	a.waitSynced(t)
+	b.waitSynced(t)
+	edits(t, 100, 1, a, b)
+	before := converge(t, a, b)
+
+	// The late joiner must have the whole state as soon as it is synced: the
+	// server relayed every edit of a and b, so it holds them all.
+	late := startClient(t, s, "late", doc, 13)
+	late.waitSynced(t)
+	if r := late.report(t); r.Text != before.Text || r.SV.String() != before.SV.String() {
+		t.Fatalf("late joiner after sync: sv %v text %q..., want sv %v text %q...", r.SV, head(r.Text), before.SV, head(before.Text))
+	}
+
+	// b goes offline and edits; a edits meanwhile.
+	b.do(t, map[string]any{"cmd": "disconnect"})
+	edits(t, 60, 1, a, b)
+	aNow, bNow := a.report(t), b.report(t)
+	aKey, bKey := strconv.FormatUint(a.ClientID, 10), strconv.FormatUint(b.ClientID, 10)
+	if bNow.SV[aKey] != before.SV[aKey] {
+		t.Fatalf("offline client received a's edits (clock %d, was %d): it was not offline", bNow.SV[aKey], before.SV[aKey])
+	}
+	if aNow.SV[bKey] != before.SV[bKey] {
+		t.Fatalf("a received the offline client's edits (clock %d, was %d)", aNow.SV[bKey], before.SV[bKey])
+	}
+	b.do(t, map[string]any{"cmd": "connect"})
+	b.waitSynced(t)
+	after := converge(t, a, b, late)
+	if after.SV[aKey] != aNow.SV[aKey] || after.SV[bKey] != bNow.SV[bKey] {
+		t.Fatalf("after reconnect sv %v, want a's %d and b's %d edits", after.SV, aNow.SV[aKey], bNow.SV[bKey])
+	}
+	checkServerHas(t, s, doc, after)
+}
+
+// TestRestartKeepsEverything: after a clean stop (SIGTERM, exit 0) and a
+// start on the same database, a fresh client gets exactly the state the
+// editors converged on. The editors are killed before the stop, so nothing
+// can come back from them: only the database. Two rounds, so the second
+// restart loads a document written across two server lifetimes.
+func TestRestartKeepsEverything(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t, ServerOpts{})
+	const doc = "restart"
+	var want Report
+	for round := range 2 {
+		a := startClient(t, s, "a", doc, 100+round)
+		b := startClient(t, s, "b", doc, 200+round)
+		a.waitSynced(t)
+		b.waitSynced(t)
+		if round > 0 {
+			if r := a.report(t); r.Text != want.Text || r.SV.String() != want.SV.String() {
+				t.Fatalf("round %d: after restart a client sees sv %v text %q..., want sv %v text %q...", round, r.SV, head(r.Text), want.SV, head(want.Text))
+			}
+		}
+		edits(t, 300, 0, a, b)
+		want = converge(t, a, b)
+		checkServerHas(t, s, doc, want)
+		a.Kill()
+		b.Kill()
+		s.Stop(t)
+		s.Restart(t)
+		checkServerHas(t, s, doc, want)
+	}
+	fresh := startClient(t, s, "fresh", doc, 300)
+	fresh.waitSynced(t)
+	if r := fresh.report(t); r.Text != want.Text || r.SV.String() != want.SV.String() {
+		t.Fatalf("after restart a fresh client sees sv %v text %q..., want sv %v text %q...", r.SV, head(r.Text), want.SV, head(want.Text))
+	}
+}
