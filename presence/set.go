@@ -32,7 +32,9 @@ type client struct {
 }
 
 // Set holds the awareness states of one document. It is not safe for
-// concurrent use: the room goroutine owns it.
+// concurrent use: the room goroutine owns it. The State of every entry it
+// returns is shared with the Set and with other returned updates: read it,
+// encode it, never modify it.
 type Set struct {
 	clients map[uint64]*client
 	byOwner map[uint64]map[uint64]struct{}
