@@ -1,0 +1,471 @@
+package persist
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	// The cgo SQLite driver: the real SQLite, the file format every tool reads.
+	_ "github.com/mattn/go-sqlite3"
+)
+
+// Defaults of SQLiteOptions.
+const (
+	// DefaultSynchronous is PRAGMA synchronous when SQLiteOptions leaves it
+	// empty. In WAL mode NORMAL writes every commit to the WAL file before
+	// COMMIT returns but fsyncs only at checkpoints: a committed transaction
+	// survives a crash of the process (kill -9), which is Quire's durability
+	// invariant, and the database is never corrupted; a power loss or kernel
+	// crash may roll back the last transactions. FULL fsyncs the WAL on every
+	// commit and survives power loss too, at the price of one fsync per group
+	// commit (measured in the package's BenchmarkAppend; see README numbers
+	// in the package doc of the tests).
+	DefaultSynchronous = "NORMAL"
+	// DefaultMaxBatch caps how many requests one group commit carries.
+	DefaultMaxBatch = 256
+)
+
+const (
+	// busyTimeoutMS is how long a connection waits for a lock held by another
+	// process (a backup, the sqlite3 shell) before failing with SQLITE_BUSY.
+	busyTimeoutMS = 5000
+	// readConns is the size of the read pool; WAL lets every one of them read
+	// while the writer commits.
+	readConns = 4
+	// walSizeLimit truncates the WAL file back to this size after a
+	// checkpoint: a burst of large updates would otherwise leave a big file.
+	walSizeLimit = 64 << 20
+)
+
+// SQLiteOptions configures OpenSQLite. The zero value is the defaults.
+type SQLiteOptions struct {
+	// Synchronous is PRAGMA synchronous: "FULL" or "NORMAL" ("" =
+	// DefaultSynchronous). Both survive a process crash; only FULL survives
+	// power loss. Values that could lose commits on a process crash (OFF)
+	// are refused.
+	Synchronous string
+	// MaxBatch caps the requests of one group commit (0 = DefaultMaxBatch).
+	MaxBatch int
+	// OnCommit, if not nil, is called on the committer goroutine after every
+	// committed transaction with the number of requests it carried, the bytes
+	// of updates and snapshots written and the time from BEGIN to the end of
+	// COMMIT. It must return quickly: the next commit waits for it.
+	OnCommit func(batch int, bytes int64, d time.Duration)
+	// Logger receives the store's warnings (nil = slog.Default()).
+	Logger *slog.Logger
+}
+
+// SQLite is the embedded Store: a SQLite database in WAL mode with one writer
+// connection, owned by a committer goroutine that group-commits the writes of
+// every document, and a separate pool of read-only connections.
+type SQLite struct {
+	path     string
+	w        *sql.DB // exactly one connection; used only by migrations and the committer
+	r        *sql.DB // read pool, query_only
+	log      *slog.Logger
+	onCommit func(int, int64, time.Duration)
+	maxBatch int
+
+	// Statements of the committer, prepared once on the writer connection.
+	stAppendDoc, stAppendRow, stCreate                             *sql.Stmt
+	stDocSeq, stSnapSeq, stDelRows, stTail, stPutSnap, stSetCounts *sql.Stmt
+
+	// mu guards closed and the closing of reqs: senders hold it for reading
+	// so that Close cannot close the channel under them.
+	mu     sync.RWMutex
+	closed bool
+	reqs   chan *request
+	done   chan struct{} // closed when the committer has exited
+}
+
+var _ Store = (*SQLite)(nil)
+
+// OpenSQLite opens (creating it and its parent directories if needed) the
+// database at path, brings its schema up to date and starts the committer.
+// Close it to flush pending writes and release it.
+func OpenSQLite(path string, opts SQLiteOptions) (_ *SQLite, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("persist: open %s: %w", path, err)
+		}
+	}()
+	syncMode := strings.ToUpper(opts.Synchronous)
+	switch syncMode {
+	case "":
+		syncMode = DefaultSynchronous
+	case "FULL", "NORMAL":
+	default:
+		return nil, fmt.Errorf("synchronous %q: want FULL or NORMAL", opts.Synchronous)
+	}
+	maxBatch := opts.MaxBatch
+	if maxBatch <= 0 {
+		maxBatch = DefaultMaxBatch
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if path == "" {
+		return nil, errors.New("empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return nil, fmt.Errorf("create directory: %w", err)
+	}
+
+	s := &SQLite{
+		path:     abs,
+		log:      logger,
+		onCommit: opts.OnCommit,
+		maxBatch: maxBatch,
+		reqs:     make(chan *request, maxBatch),
+		done:     make(chan struct{}),
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeDBs()
+		}
+	}()
+
+	// The writer. Every pragma below is set on each new connection by the
+	// driver (database/sql may reopen it after an error).
+	w, err := sql.Open("sqlite3", dsn(abs, url.Values{
+		// WAL: a commit is one sequential append to the -wal file, and
+		// readers never block the writer nor the writer the readers.
+		"_journal_mode": {"WAL"},
+		// See DefaultSynchronous for NORMAL vs FULL.
+		"_synchronous": {syncMode},
+		// Wait for a lock held by another process instead of failing at once.
+		"_busy_timeout": {fmt.Sprint(busyTimeoutMS)},
+		// BEGIN IMMEDIATE takes the write lock at BEGIN, where busy_timeout
+		// applies; a deferred transaction that upgrades from read to write
+		// later can fail with SQLITE_BUSY that no waiting resolves.
+		"_txlock": {"immediate"},
+		// updates and snapshots rows cannot exist without their docs row.
+		"_foreign_keys": {"on"},
+	}))
+	if err != nil {
+		return nil, err
+	}
+	s.w = w
+	// One writer connection: SQLite allows one writer at a time anyway, and a
+	// single connection makes the committer's order the commit order.
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+
+	ctx := context.Background()
+	if err := checkPragma(ctx, w, "journal_mode", "wal"); err != nil {
+		return nil, err
+	}
+	if _, err := w.ExecContext(ctx, fmt.Sprintf("PRAGMA journal_size_limit = %d", walSizeLimit)); err != nil {
+		return nil, fmt.Errorf("journal_size_limit: %w", err)
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, w, ms); err != nil {
+		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
+		return nil, err
+	}
+
+	// The read pool. journal_mode is a property of the file (set above), so
+	// the readers do not set it.
+	r, err := sql.Open("sqlite3", dsn(abs, url.Values{
+		"_busy_timeout": {fmt.Sprint(busyTimeoutMS)},
+		// A read connection can never write, whatever a bug asks of it.
+		"_query_only":   {"on"},
+		"_foreign_keys": {"on"},
+	}))
+	if err != nil {
+		return nil, err
+	}
+	s.r = r
+	r.SetMaxOpenConns(readConns)
+	r.SetMaxIdleConns(readConns)
+	if err := r.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("read pool: %w", err)
+	}
+
+	go s.run()
+	ok = true
+	return s, nil
+}
+
+// dsn builds a file: URI for mattn/go-sqlite3, escaping the path so that any
+// file name (spaces, '?', '#') works. No shared cache: each connection has
+// its own page cache, as WAL concurrency expects.
+func dsn(abs string, params url.Values) string {
+	u := url.URL{Path: filepath.ToSlash(abs)}
+	return "file:" + u.EscapedPath() + "?" + params.Encode()
+}
+
+// checkPragma fails unless PRAGMA name reads want: journal_mode=WAL can be
+// refused silently (it stays "memory" or "delete" on some file systems).
+func checkPragma(ctx context.Context, db *sql.DB, name, want string) error {
+	var got string
+	if err := db.QueryRowContext(ctx, "PRAGMA "+name).Scan(&got); err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	if !strings.EqualFold(got, want) {
+		return fmt.Errorf("%s is %q, want %q", name, got, want)
+	}
+	return nil
+}
+
+func (s *SQLite) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		st **sql.Stmt
+		q  string
+	}{
+		// The docs row is created by the first Append; RETURNING gives the
+		// new seq and the log's counters in the same statement.
+		{&s.stAppendDoc, `INSERT INTO docs (id, created_at, updated_at, last_seq, log_len, log_bytes)
+			VALUES (?1, ?2, ?2, 1, 1, ?3)
+			ON CONFLICT (id) DO UPDATE SET
+				updated_at = max(updated_at, excluded.updated_at),
+				last_seq   = last_seq + 1,
+				log_len    = log_len + 1,
+				log_bytes  = log_bytes + excluded.log_bytes
+			RETURNING last_seq, log_len, log_bytes`},
+		{&s.stAppendRow, `INSERT INTO updates (doc_id, seq, data) VALUES (?, ?, ?)`},
+		{&s.stCreate, `INSERT INTO docs (id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+			ON CONFLICT (id) DO NOTHING`},
+		{&s.stDocSeq, `SELECT last_seq FROM docs WHERE id = ?`},
+		{&s.stSnapSeq, `SELECT through_seq FROM snapshots WHERE doc_id = ?`},
+		{&s.stDelRows, `DELETE FROM updates WHERE doc_id = ? AND seq <= ?`},
+		{&s.stTail, `SELECT count(*), coalesce(sum(length(data)), 0) FROM updates WHERE doc_id = ?`},
+		{&s.stPutSnap, `INSERT INTO snapshots (doc_id, through_seq, data, created_at) VALUES (?1, ?2, ?3, ?4)
+			ON CONFLICT (doc_id) DO UPDATE SET
+				through_seq = excluded.through_seq,
+				data        = excluded.data,
+				created_at  = excluded.created_at`},
+		{&s.stSetCounts, `UPDATE docs SET log_len = ?2, log_bytes = ?3, snapshot_bytes = ?4 WHERE id = ?1`},
+	} {
+		st, err := s.w.PrepareContext(ctx, p.q)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", firstLine(p.q), err)
+		}
+		*p.st = st
+	}
+	return nil
+}
+
+func firstLine(q string) string {
+	line, _, _ := strings.Cut(q, "\n")
+	return line
+}
+
+// closeDBs releases the statements and both pools (nil-safe: it also undoes
+// a half-done OpenSQLite).
+func (s *SQLite) closeDBs() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{s.stAppendDoc, s.stAppendRow, s.stCreate, s.stDocSeq,
+		s.stSnapSeq, s.stDelRows, s.stTail, s.stPutSnap, s.stSetCounts} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	if s.w != nil {
+		// The last connection to close checkpoints the WAL into the database.
+		errs = append(errs, s.w.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Path returns the absolute path of the database file.
+func (s *SQLite) Path() string { return s.path }
+
+// Close commits every write already submitted, stops the committer and
+// closes the database. Later calls of any method return ErrClosed; a second
+// Close returns nil.
+func (s *SQLite) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.reqs)
+	s.mu.Unlock()
+	<-s.done
+	if err := s.closeDBs(); err != nil {
+		return fmt.Errorf("persist: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+func (s *SQLite) isClosed() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.closed
+}
+
+// CreateDoc creates an empty document; ErrExists if id exists.
+func (s *SQLite) CreateDoc(ctx context.Context, id, name string) (DocMeta, error) {
+	if id == "" {
+		return DocMeta{}, fmt.Errorf("persist: create: %w", errEmptyID)
+	}
+	res, err := s.submit(ctx, &request{kind: opCreate, id: id, name: name})
+	if err != nil {
+		return DocMeta{}, fmt.Errorf("persist: create %q: %w", id, err)
+	}
+	return res.meta, nil
+}
+
+// Append durably commits update to id's log, group-committed with every
+// other write queued at the same time, and returns once COMMIT has returned.
+func (s *SQLite) Append(ctx context.Context, id string, update []byte) (AppendResult, error) {
+	if id == "" {
+		return AppendResult{}, fmt.Errorf("persist: append: %w", errEmptyID)
+	}
+	if len(update) == 0 {
+		return AppendResult{}, fmt.Errorf("persist: append %q: %w", id, errEmptyUpdate)
+	}
+	// A copy: after a cancelled wait the committer may still write the
+	// update, when the caller may already reuse its buffer.
+	res, err := s.submit(ctx, &request{kind: opAppend, id: id, data: append([]byte(nil), update...)})
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("persist: append %q: %w", id, err)
+	}
+	return res.append, nil
+}
+
+// Compact replaces id's snapshot and the log rows through throughSeq in one
+// transaction (group-committed like Append).
+func (s *SQLite) Compact(ctx context.Context, id string, snapshot []byte, throughSeq int64) error {
+	if id == "" {
+		return fmt.Errorf("persist: compact: %w", errEmptyID)
+	}
+	if len(snapshot) == 0 {
+		return fmt.Errorf("persist: compact %q: %w", id, errEmptyUpdate)
+	}
+	_, err := s.submit(ctx, &request{kind: opCompact, id: id, data: append([]byte(nil), snapshot...), through: throughSeq})
+	if err != nil {
+		return fmt.Errorf("persist: compact %q: %w", id, err)
+	}
+	return nil
+}
+
+const docColumns = `id, name, created_at, updated_at, log_bytes + snapshot_bytes, log_len`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanDoc(sc scanner) (DocMeta, error) {
+	var m DocMeta
+	var created, updated int64
+	if err := sc.Scan(&m.ID, &m.Name, &created, &updated, &m.Bytes, &m.LogLen); err != nil {
+		return DocMeta{}, err
+	}
+	m.CreatedAt = time.Unix(0, created).UTC()
+	m.UpdatedAt = time.Unix(0, updated).UTC()
+	return m, nil
+}
+
+// GetDoc returns id's metadata; ErrNotFound if it does not exist.
+func (s *SQLite) GetDoc(ctx context.Context, id string) (DocMeta, error) {
+	if s.isClosed() {
+		return DocMeta{}, fmt.Errorf("persist: get %q: %w", id, ErrClosed)
+	}
+	m, err := scanDoc(s.r.QueryRowContext(ctx, `SELECT `+docColumns+` FROM docs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return DocMeta{}, fmt.Errorf("persist: get %q: %w", id, err)
+	}
+	return m, nil
+}
+
+// ListDocs returns every document, newest UpdatedAt first.
+func (s *SQLite) ListDocs(ctx context.Context) (_ []DocMeta, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("persist: list: %w", err)
+		}
+	}()
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+docColumns+` FROM docs ORDER BY updated_at DESC, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	docs := []DocMeta{}
+	for rows.Next() {
+		m, err := scanDoc(rows)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, m)
+	}
+	return docs, rows.Err()
+}
+
+// Load returns id's snapshot and the log rows after it, read in one read
+// transaction so that a concurrent Compact is seen entirely or not at all.
+func (s *SQLite) Load(ctx context.Context, id string) (_ Loaded, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("persist: load %q: %w", id, err)
+		}
+	}()
+	if s.isClosed() {
+		return Loaded{}, ErrClosed
+	}
+	tx, err := s.r.BeginTx(ctx, nil) // a deferred BEGIN: the read snapshot starts at the first SELECT
+	if err != nil {
+		return Loaded{}, err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only: nothing to undo
+
+	var l Loaded
+	err = tx.QueryRowContext(ctx, `SELECT last_seq FROM docs WHERE id = ?`, id).Scan(&l.LastSeq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Loaded{}, nil
+	}
+	if err != nil {
+		return Loaded{}, err
+	}
+	var through int64
+	err = tx.QueryRowContext(ctx, `SELECT through_seq, data FROM snapshots WHERE doc_id = ?`, id).Scan(&through, &l.Snapshot)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Loaded{}, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT data FROM updates WHERE doc_id = ? AND seq > ? ORDER BY seq`, id, through)
+	if err != nil {
+		return Loaded{}, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return Loaded{}, err
+		}
+		l.Updates = append(l.Updates, b)
+	}
+	if err := rows.Err(); err != nil {
+		return Loaded{}, err
+	}
+	return l, nil
+}
