@@ -30,7 +30,9 @@ type impl struct {
 
 func impls() []impl {
 	return []impl{
-		{"sqlite", func(t *testing.T) Store { return openTestSQLite(t, filepath.Join(t.TempDir(), "nested", "dir", "quire.db"), SQLiteOptions{}) }},
+		{"sqlite", func(t *testing.T) Store {
+			return openTestSQLite(t, filepath.Join(t.TempDir(), "nested", "dir", "quire.db"), SQLiteOptions{})
+		}},
 		{"memory", func(t *testing.T) Store {
 			m := NewMemory()
 			t.Cleanup(func() { _ = m.Close() })
