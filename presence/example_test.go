@@ -50,6 +50,6 @@ func ExampleSet() {
 	// again: 0
 	// live: 1 1
 	// expired: 0
-	// broadcast: 3141592653@2 null
+	// broadcast: 3141592653@1 null
 	// live: 0
 }

@@ -123,8 +123,8 @@ func appendChange(out Update, pos *map[uint64]int, id uint64, c *client, n int) 
 }
 
 // RemoveOwner removes the live states of every client owned by owner, as
-// when its connection closes: each becomes null with its clock incremented,
-// so that every peer accepts the removal. The removals are returned, sorted
+// when its connection closes: each becomes null at its current clock, which
+// every peer accepts as a removal. The removals are returned, sorted
 // by client id, for broadcast to the remaining peers.
 func (s *Set) RemoveOwner(owner uint64, now time.Time) Update {
 	ids := s.byOwner[owner]
@@ -145,8 +145,8 @@ func (s *Set) RemoveOwner(owner uint64, now time.Time) Update {
 }
 
 // Expire removes the states whose last renewal is Timeout or more before now
-// (the rule of y-protocols' outdated check): each becomes null with its clock
-// incremented. The removals are returned, sorted by client id, for broadcast.
+// (the rule of y-protocols' outdated check): each becomes null at its current
+// clock. The removals are returned, sorted by client id, for broadcast.
 // It also forgets the clocks of clients removed TombstoneTTL or more ago. The
 // room calls it every few seconds.
 func (s *Set) Expire(now time.Time) Update {
@@ -181,13 +181,11 @@ func (s *Set) Current() Update {
 // Len returns the number of live states.
 func (s *Set) Len() int { return s.live }
 
-// remove turns c into a tombstone one clock later and returns the entry that
-// announces it. The clock saturates at 2^53-1, past which JavaScript peers
-// cannot read it; an equal clock with null still removes the state there.
+// remove turns c into a tombstone at the same clock and returns the entry
+// that announces it: peers accept a null at an equal clock, and keeping the
+// clock (as y-protocols' removeAwarenessStates does) lets a client that
+// reconnects come back with its next renewal instead of the one after.
 func (s *Set) remove(id uint64, c *client, now time.Time) Entry {
-	if c.clock < maxSafeInteger {
-		c.clock++
-	}
 	c.state = nil
 	c.updated = now
 	s.live--
