@@ -79,6 +79,7 @@ type Client struct {
 	Name     string
 	ClientID uint64
 	nextID   int
+	aware    []string // user names in its last awareness event
 }
 
 // startClient starts a client of doc on s; flags are extra client.mjs flags.

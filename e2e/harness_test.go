@@ -524,6 +524,17 @@ func (p *NodeProc) signal() {
 // within timeout or the process ends first.
 func (p *NodeProc) Line(t testing.TB, timeout time.Duration) string {
 	t.Helper()
+	line, ok := p.next(t, timeout)
+	if !ok {
+		t.Fatalf("node %s: no output line within %v; stderr:\n%s", p.Script, timeout, tailLines(p.stderr.String(), 60))
+	}
+	return line
+}
+
+// next returns the next stdout line, or false after timeout; it fails the
+// test if the process ends first.
+func (p *NodeProc) next(t testing.TB, timeout time.Duration) (string, bool) {
+	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
@@ -532,7 +543,7 @@ func (p *NodeProc) Line(t testing.TB, timeout time.Duration) string {
 			l := p.lines[0]
 			p.lines = p.lines[1:]
 			p.mu.Unlock()
-			return l
+			return l, true
 		}
 		eof := p.eof
 		p.mu.Unlock()
@@ -543,7 +554,7 @@ func (p *NodeProc) Line(t testing.TB, timeout time.Duration) string {
 		select {
 		case <-p.notify:
 		case <-deadline.C:
-			t.Fatalf("node %s: no output line within %v; stderr:\n%s", p.Script, timeout, tailLines(p.stderr.String(), 60))
+			return "", false
 		}
 	}
 }
@@ -553,16 +564,27 @@ func (p *NodeProc) Line(t testing.TB, timeout time.Duration) string {
 // {"ev":"error"} line, which fails the test with its message.
 func (p *NodeProc) Expect(t testing.TB, timeout time.Duration, ev string, v any) {
 	t.Helper()
+	if !p.TryExpect(t, timeout, ev, v) {
+		t.Fatalf("node %s: no %q event within %v; stderr:\n%s", p.Script, ev, timeout, tailLines(p.stderr.String(), 60))
+	}
+}
+
+// TryExpect is Expect that returns false instead of failing when no such
+// event arrives within timeout.
+func (p *NodeProc) TryExpect(t testing.TB, timeout time.Duration, ev string, v any) bool {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
-			t.Fatalf("node %s: no %q event within %v", p.Script, ev, timeout)
+			return false
 		}
-		line := p.Line(t, left)
+		line, ok := p.next(t, left)
+		if !ok {
+			return false
+		}
 		var head struct {
-			Ev  string `json:"ev"`
-			Msg string `json:"msg"`
+			Ev string `json:"ev"`
 		}
 		if json.Unmarshal([]byte(line), &head) != nil {
 			continue
@@ -578,7 +600,7 @@ func (p *NodeProc) Expect(t testing.TB, timeout time.Duration, ev string, v any)
 				t.Fatalf("node %s: decode %q event: %v (%s)", p.Script, ev, err, truncate([]byte(line), 300))
 			}
 		}
-		return
+		return true
 	}
 }
 

@@ -74,7 +74,7 @@ try {
       const caret = info.closest('.cm-ySelectionCaret')
       const line = caret && caret.closest('.cm-line')
       const selected = [...document.querySelectorAll('.cm-ySelection')].map((e) => e.textContent).join('')
-      if (info.textContent === name && line && line.textContent.startsWith('The middle line.') && selected === 'middle') {
+      if (info.textContent === name && line && line.textContent.includes('The middle line.') && selected === 'middle') {
         return { name: info.textContent, color: getComputedStyle(caret).backgroundColor, line: line.textContent, selected }
       }
     }
