@@ -72,10 +72,14 @@ try {
   const caret = await b.waitForFunction((name) => {
     for (const info of document.querySelectorAll('.cm-ySelectionInfo')) {
       const caret = info.closest('.cm-ySelectionCaret')
-      const line = caret && caret.closest('.cm-line')
+      const lineEl = caret && caret.closest('.cm-line')
+      // the line's text without the caret widgets drawn into it
+      const copy = lineEl && lineEl.cloneNode(true)
+      if (copy) copy.querySelectorAll('.cm-ySelectionCaret').forEach((w) => w.remove())
+      const line = copy && copy.textContent.replace(/\u2060/g, '')
       const selected = [...document.querySelectorAll('.cm-ySelection')].map((e) => e.textContent).join('')
-      if (info.textContent === name && line && line.textContent.includes('The middle line.') && selected === 'middle') {
-        return { name: info.textContent, color: getComputedStyle(caret).backgroundColor, line: line.textContent, selected }
+      if (info.textContent === name && line && line.includes('The middle line.') && selected === 'middle') {
+        return { name: info.textContent, color: getComputedStyle(caret).backgroundColor, line, selected }
       }
     }
     return null
