@@ -18,8 +18,8 @@ import (
 var garbageUpdate = []byte{
 	1, 1, // one client, one struct
 	0x92, 0x21, // client 4242
-	0,                                         // clock
-	31,                                        // info: no origins, content ref 31
+	0,                                       // clock
+	31,                                      // info: no origins, content ref 31
 	1, 7, 'c', 'o', 'n', 't', 'e', 'n', 't', // parent: root "content"
 	5, 1, 2, 3, 4, 5,
 }
