@@ -379,6 +379,13 @@ func tailLines(text string, n int) string {
 	return strings.Join(lines, "")
 }
 
+// apiClient opens a connection per request, so that no idle keep-alive
+// connection of the test holds a socket or goroutine in the server.
+var apiClient = &http.Client{
+	Timeout:   30 * time.Second,
+	Transport: &http.Transport{DisableKeepAlives: true},
+}
+
 // Do sends one HTTP request to the server and returns the status and body.
 // A transport error fails the test.
 func (s *Server) Do(t testing.TB, method, path, contentType string, body []byte) (int, []byte) {
@@ -390,8 +397,7 @@ func (s *Server) Do(t testing.TB, method, path, contentType string, body []byte)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Do(req)
+	resp, err := apiClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
