@@ -1,0 +1,40 @@
+// The editor opened with ?token=... passes the token on: as the WebSocket's ?token= (the provider's
+// params) and as "Authorization: Bearer" on its API calls; with it, the page syncs and its edits
+// reach the server. Prints JSON lines; the last is {"done":true,...}.
+//
+//   node e2e/js/editor_token.mjs --base http://127.0.0.1:PORT --doc ID --token JWT --text TEXT
+import { launch, preset, log, fail, parseArgs } from './editor_lib.mjs'
+
+const { base, doc, token, text } = parseArgs()
+if (!base || !doc || !token || !text) fail('usage: --base URL --doc ID --token JWT --text TEXT')
+const WAIT = { timeout: 30000 }
+
+const browser = await launch()
+try {
+  const ctx = await browser.newContext()
+  await preset(ctx, 'Tokened', '#2a9d8f')
+  const page = await ctx.newPage()
+  page.on('pageerror', (e) => log({ pageerror: e.message }))
+  const api = [] // API requests and whether they carried the token
+  page.on('request', (r) => {
+    const u = new URL(r.url())
+    if (u.pathname.startsWith('/api/')) api.push({ path: u.pathname, auth: r.headers().authorization === `Bearer ${token}` })
+  })
+  const sockets = []
+  page.on('websocket', (ws) => sockets.push(ws.url()))
+
+  await page.goto(`${base}/d/${encodeURIComponent(doc)}?token=${encodeURIComponent(token)}`)
+  await page.waitForSelector('#status[data-state=synced]', WAIT)
+  await page.click('.cm-content')
+  await page.keyboard.type(text)
+  await page.waitForSelector('#status[data-state=synced][data-pending="0"]', WAIT)
+  // The link to the list keeps the token, so the person keeps their access there.
+  const home = await page.getAttribute('#home-link', 'href')
+  const bad = sockets.filter((u) => new URL(u).searchParams.get('token') !== token)
+  if (sockets.length === 0 || bad.length) fail(`WebSocket URLs without the token: ${JSON.stringify(sockets)}`)
+  if (api.length === 0 || api.some((r) => !r.auth)) fail(`API calls without the bearer token: ${JSON.stringify(api)}`)
+  if (home !== `/?token=${encodeURIComponent(token)}`) fail(`home link ${home} drops the token`)
+  log({ done: true, sockets, api, home, text: await page.evaluate(() => window.quire.ytext.toString()) })
+} finally {
+  await browser.close()
+}
