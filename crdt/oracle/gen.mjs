@@ -567,6 +567,7 @@ export const generate = (seed, profile, stepsOverride) => {
       else notes.push(`order ${o.name}: text differs from order ${orders[0].name}`)
     }
     const out = { name: o.name }
+    if (o.localsOnly) out.localsOnly = true
     if (batched) out.batches = o.batches
     else out.seq = o.seq
     if (o.emitted) out.emitted = emitted.map(list => list.map(blob))
