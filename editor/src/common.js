@@ -4,6 +4,23 @@
 export const token = new URLSearchParams(window.location.search).get('token')
 
 /**
+ * tokenClaims decodes the token's payload, without verifying it (the server does that), only so
+ * the page can say up front what the token allows, e.g. open read-only instead of letting a
+ * person type text the server will refuse.
+ * @returns {Record<string, any>|null}
+ */
+export const tokenClaims = () => {
+  if (!token) return null
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')
+    const bin = atob(part + '='.repeat((4 - (part.length % 4)) % 4))
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))))
+  } catch {
+    return null
+  }
+}
+
+/**
  * withToken appends the page's token to a same-site link, so that moving from the list to a
  * document keeps the access the person was given.
  * @param {string} path
@@ -22,7 +39,18 @@ export const api = async (path, init = {}) => {
   if (token) headers.set('Authorization', `Bearer ${token}`)
   const res = await fetch(path, { ...init, headers })
   if (!res.ok) {
-    const err = new Error(`${init.method || 'GET'} ${path}: ${res.status} ${res.statusText}`)
+    // The server's own words (JSON {error|message} or text) say more than the status line.
+    let reason = ''
+    try {
+      const body = await res.text()
+      try {
+        const j = JSON.parse(body)
+        reason = String(j.error || j.message || j.reason || '')
+      } catch {
+        reason = body.trim().slice(0, 200)
+      }
+    } catch {}
+    const err = new Error(reason || `${init.method || 'GET'} ${path}: ${res.status} ${res.statusText}`)
     // @ts-ignore
     err.status = res.status
     throw err

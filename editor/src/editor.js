@@ -8,7 +8,7 @@ import { basicSetup } from 'codemirror'
 import { EditorView } from '@codemirror/view'
 import { EditorState, Compartment } from '@codemirror/state'
 import { SyncStatus } from './status.js'
-import { api, token, withToken, storedName, storeName, myColor, lighten, el } from './common.js'
+import { api, token, tokenClaims, withToken, storedName, storeName, myColor, lighten, el } from './common.js'
 
 const docID = decodeURIComponent(window.location.pathname.replace(/^\/d\//, ''))
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id))
@@ -104,24 +104,30 @@ const status = new SyncStatus(provider, ydoc, {
     box.dataset.state = s.state
     box.dataset.pending = String(s.pending)
     $('status-text').textContent = s.label
-    box.title = s.label
-    if (s.readOnly !== wasReadOnly) {
-      wasReadOnly = s.readOnly
-      view.dispatch({ effects: readOnly.reconfigure(EditorState.readOnly.of(s.readOnly)) })
+    box.title = s.deniedReason ? `${s.label} (${s.deniedReason})` : s.label
+    // Refused or read-only: typing would only make text the server will never take.
+    const ro = s.readOnly || s.denied
+    if (ro !== wasReadOnly) {
+      wasReadOnly = ro
+      view.dispatch({ effects: readOnly.reconfigure(EditorState.readOnly.of(ro)) })
     }
   }
 })
 
+// A read-only token: open read-only at once rather than let a person type what will be refused.
+const claims = tokenClaims()
+if (claims && claims.access === 'read-only') status.setReadOnly('your link gives read-only access')
+
 // The browser knows before the socket does: when it says offline, stop trying (and say so);
 // when it is back, connect at once instead of waiting for the provider's backoff.
 window.addEventListener('offline', () => provider.disconnect())
-window.addEventListener('online', () => provider.connect())
+window.addEventListener('online', () => { if (navigator.onLine !== false && !status.denied) provider.connect() })
 
 let connectedOnce = false
 const connect = () => {
   if (connectedOnce) return
   connectedOnce = true
-  if (navigator.onLine !== false) provider.connect()
+  if (navigator.onLine !== false && !status.denied) provider.connect()
   status.start()
 }
 persistence.whenSynced.then(connect)
@@ -139,7 +145,12 @@ api(`/api/docs/${encodeURIComponent(docID)}`).then((meta) => {
     $('doc-title').textContent = name
     document.title = `${name} · Quire`
   }
-}).catch(() => { /* a document made by a client without the API has no metadata: keep the id */ })
+}).catch((err) => {
+  // 401/403: the server refuses this page (no token, expired, another document); the socket is
+  // refused before the upgrade, where the browser cannot see why, so say it here.
+  if (err.status === 401 || err.status === 403) status.deny(err.message)
+  // 404: a document made by a client without the API has no metadata: keep the id.
+})
 
 $('copy-link').addEventListener('click', async () => {
   // The link without the token: a token is the sender's own access and should not be forwarded.

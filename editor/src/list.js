@@ -64,7 +64,11 @@ const load = async () => {
     render(docs)
     $('error').hidden = true
   } catch (err) {
-    $('error').textContent = `Could not load the documents: ${err.message}`
+    $('error').textContent = err.status === 401
+      ? `This server needs an access token (${err.message}). Open the link you were given: it ends in ?token=…`
+      : err.status === 403
+        ? `Your access token does not allow listing the documents (${err.message}).`
+        : `Could not load the documents: ${err.message}`
     $('error').hidden = false
   }
   document.body.dataset.loaded = 'yes'

@@ -103,13 +103,39 @@ export class SyncStatus {
       this.#save()
       this.#update()
     })
-    window.addEventListener('online', () => { this.online = true; this.#update() })
-    window.addEventListener('offline', () => { this.online = false; this.#update() })
+    // Trust navigator.onLine over the event's name: emulated networks (and some browsers during a
+    // navigation) fire "online" while still offline.
+    const net = () => { this.online = navigator.onLine !== false; this.#update() }
+    window.addEventListener('online', net)
+    window.addEventListener('offline', net)
     this.#update()
   }
 
   #timer = 0
   #slowTimer = 0
+
+  /** setReadOnly records that this person may read but not write, with the reason shown. */
+  setReadOnly (reason) {
+    this.readOnly = true
+    this.deniedReason = reason
+    this.#update()
+  }
+
+  /**
+   * deny records that the server refused this page (e.g. the API said 401/403 while the socket
+   * keeps failing): stop retrying and say why, instead of "reconnecting" forever.
+   */
+  deny (reason) {
+    if (this.provider.synced) return // the socket got in: the refusal was about something else
+    this.deniedReason = reason
+    this.provider.disconnect()
+    this.#update()
+  }
+
+  /** The server refused this page; reconnecting will not help. */
+  get denied () {
+    return this.deniedReason !== '' && !this.readOnly
+  }
 
   /** start is called when the page first asks the provider to connect. */
   start () {
@@ -158,7 +184,7 @@ export class SyncStatus {
     const p = this.provider
     /** @type {State} */
     let s
-    if (this.deniedReason && !this.readOnly) s = 'denied'
+    if (this.denied) s = 'denied'
     else if (!this.online || (this.started && !p.shouldConnect)) s = 'offline'
     else if (!p.wsconnected) s = this.everConnected || this.pending > 0 ? 'reconnecting' : 'connecting'
     else if (!p.synced || this.offlineEdits > 0 || this.#slowLive()) s = 'syncing'
@@ -190,7 +216,7 @@ export class SyncStatus {
       case 'connecting': return 'Connecting…'
       case 'reconnecting': return n > 0 ? `Reconnecting… · ${edits} not yet sent` : 'Reconnecting…'
       case 'syncing': return n > 0 ? `Sending ${edits}…` : 'Syncing…'
-      case 'synced': return this.readOnly ? `Read-only · ${this.deniedReason}` : 'Synced · all changes saved'
+      case 'synced': return this.readOnly ? 'Read-only · up to date' : 'Synced · all changes saved'
     }
     return this.state
   }
