@@ -48,7 +48,7 @@ func wantsDeferred(r *http.Request) bool {
 // under the doormat for as long as the token lives.
 func RedactURI(uri string) string {
 	path, query, ok := strings.Cut(uri, "?")
-	if !ok || !strings.Contains(query, TokenParam) {
+	if !ok {
 		return uri
 	}
 	parts := strings.Split(query, "&")
