@@ -164,13 +164,77 @@ func (s *SQLite) commit(batch []*request) {
 	}
 }
 
+// The committer's statements. None uses RETURNING: SQLite implements it
+// with an ephemeral table whose memory is allocated and freed on every
+// execution, which measured at about twice the cost of a SELECT plus an
+// UPDATE computed in Go.
+type stmtID int
+
+const (
+	stDocCounts stmtID = iota
+	stNewDoc
+	stSetDoc
+	stAppendRow
+	stCreate
+	stSnapSeq
+	stDelRows
+	stTail
+	stPutSnap
+	stSetCounts
+	numStmts
+)
+
+var stmtSQL = [numStmts]string{
+	stDocCounts: `SELECT last_seq, log_len, log_bytes, updated_at FROM docs WHERE id = ?`,
+	// The docs row of a document's first Append.
+	stNewDoc: `INSERT INTO docs (id, created_at, updated_at, last_seq, log_len, log_bytes)
+		VALUES (?1, ?2, ?2, 1, 1, ?3)`,
+	stSetDoc:    `UPDATE docs SET updated_at = ?2, last_seq = ?3, log_len = ?4, log_bytes = ?5 WHERE id = ?1`,
+	stAppendRow: `INSERT INTO updates (doc_id, seq, data) VALUES (?, ?, ?)`,
+	stCreate: `INSERT INTO docs (id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+		ON CONFLICT (id) DO NOTHING`,
+	stSnapSeq: `SELECT through_seq FROM snapshots WHERE doc_id = ?`,
+	stDelRows: `DELETE FROM updates WHERE doc_id = ? AND seq <= ?`,
+	stTail:    `SELECT count(*), coalesce(sum(length(data)), 0) FROM updates WHERE doc_id = ?`,
+	stPutSnap: `INSERT INTO snapshots (doc_id, through_seq, data, created_at) VALUES (?1, ?2, ?3, ?4)
+		ON CONFLICT (doc_id) DO UPDATE SET
+			through_seq = excluded.through_seq,
+			data        = excluded.data,
+			created_at  = excluded.created_at`,
+	stSetCounts: `UPDATE docs SET log_len = ?2, log_bytes = ?3, snapshot_bytes = ?4 WHERE id = ?1`,
+}
+
+// batchTx is one group-commit transaction and its statements, bound to it
+// on first use (once per batch, not once per request).
+type batchTx struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	s     *SQLite
+	now   int64 // the batch's time: every doc it touches gets this updated_at
+	stmts [numStmts]*sql.Stmt
+}
+
+func (b *batchTx) stmt(id stmtID) *sql.Stmt {
+	if b.stmts[id] == nil {
+		b.stmts[id] = b.tx.StmtContext(b.ctx, b.s.stmts[id])
+	}
+	return b.stmts[id]
+}
+
+func (b *batchTx) exec(id stmtID, args ...any) (sql.Result, error) {
+	return b.stmt(id).ExecContext(b.ctx, args...)
+}
+
+func (b *batchTx) queryRow(id stmtID, args ...any) *sql.Row {
+	return b.stmt(id).QueryRowContext(b.ctx, args...)
+}
+
 // writeTx runs reqs in one transaction; it returns the bytes written. On
 // error nothing of reqs is committed.
 func (s *SQLite) writeTx(reqs []*request) (n int64, err error) {
 	// Not a request's ctx: the batch belongs to every waiter, and one of
 	// them leaving must not abort the others' commit.
 	ctx := context.Background()
-	now := time.Now().UnixNano()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("begin: %w", err)
@@ -180,15 +244,16 @@ func (s *SQLite) writeTx(reqs []*request) (n int64, err error) {
 			_ = tx.Rollback() // ErrTxDone after a failed Commit, which rolled back itself
 		}
 	}()
+	b := &batchTx{ctx: ctx, tx: tx, s: s, now: time.Now().UnixNano()}
 	for _, r := range reqs {
 		r.res = result{}
 		switch r.kind {
 		case opAppend:
-			err = s.execAppend(ctx, tx, r, now)
+			err = b.append(r)
 		case opCreate:
-			err = s.execCreate(ctx, tx, r, now)
+			err = b.create(r)
 		case opCompact:
-			err = s.execCompact(ctx, tx, r, now)
+			err = b.compact(r)
 		default:
 			err = fmt.Errorf("unknown request kind %d", r.kind)
 		}
@@ -203,21 +268,37 @@ func (s *SQLite) writeTx(reqs []*request) (n int64, err error) {
 	return n, nil
 }
 
-func (s *SQLite) execAppend(ctx context.Context, tx *sql.Tx, r *request, now int64) error {
+func (b *batchTx) append(r *request) error {
 	var res AppendResult
-	if err := tx.StmtContext(ctx, s.stAppendDoc).QueryRowContext(ctx, r.id, now, len(r.data)).
-		Scan(&res.Seq, &res.LogLen, &res.LogBytes); err != nil {
-		return fmt.Errorf("docs row: %w", err)
+	var updated int64
+	err := b.queryRow(stDocCounts, r.id).Scan(&res.Seq, &res.LogLen, &res.LogBytes, &updated)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		res = AppendResult{Seq: 1, LogLen: 1, LogBytes: int64(len(r.data))}
+		if _, err := b.exec(stNewDoc, r.id, b.now, res.LogBytes); err != nil {
+			return fmt.Errorf("insert doc: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("read doc: %w", err)
+	default:
+		res.Seq++
+		res.LogLen++
+		res.LogBytes += int64(len(r.data))
+		// Never backwards, should the wall clock step back.
+		updated = max(updated, b.now)
+		if _, err := b.exec(stSetDoc, r.id, updated, res.Seq, res.LogLen, res.LogBytes); err != nil {
+			return fmt.Errorf("update doc: %w", err)
+		}
 	}
-	if _, err := tx.StmtContext(ctx, s.stAppendRow).ExecContext(ctx, r.id, res.Seq, r.data); err != nil {
+	if _, err := b.exec(stAppendRow, r.id, res.Seq, r.data); err != nil {
 		return fmt.Errorf("insert update: %w", err)
 	}
 	r.res.append = res
 	return nil
 }
 
-func (s *SQLite) execCreate(ctx context.Context, tx *sql.Tx, r *request, now int64) error {
-	sr, err := tx.StmtContext(ctx, s.stCreate).ExecContext(ctx, r.id, r.name, now)
+func (b *batchTx) create(r *request) error {
+	sr, err := b.exec(stCreate, r.id, r.name, b.now)
 	if err != nil {
 		return err
 	}
@@ -229,14 +310,15 @@ func (s *SQLite) execCreate(ctx context.Context, tx *sql.Tx, r *request, now int
 		r.res.err = ErrExists
 		return nil
 	}
-	t := time.Unix(0, now).UTC()
+	t := time.Unix(0, b.now).UTC()
 	r.res.meta = DocMeta{ID: r.id, Name: r.name, CreatedAt: t, UpdatedAt: t}
 	return nil
 }
 
-func (s *SQLite) execCompact(ctx context.Context, tx *sql.Tx, r *request, now int64) error {
-	var last int64
-	err := tx.StmtContext(ctx, s.stDocSeq).QueryRowContext(ctx, r.id).Scan(&last)
+func (b *batchTx) compact(r *request) error {
+	var last, updated int64
+	var logLen, logBytes int64
+	err := b.queryRow(stDocCounts, r.id).Scan(&last, &logLen, &logBytes, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		r.res.err = ErrNotFound
 		return nil
@@ -245,7 +327,7 @@ func (s *SQLite) execCompact(ctx context.Context, tx *sql.Tx, r *request, now in
 		return fmt.Errorf("read doc: %w", err)
 	}
 	var prev int64
-	err = tx.StmtContext(ctx, s.stSnapSeq).QueryRowContext(ctx, r.id).Scan(&prev)
+	err = b.queryRow(stSnapSeq, r.id).Scan(&prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("read snapshot: %w", err)
 	}
@@ -253,19 +335,18 @@ func (s *SQLite) execCompact(ctx context.Context, tx *sql.Tx, r *request, now in
 		r.res.err = fmt.Errorf("%w: through %d, snapshot at %d, last seq %d", ErrInvalidSeq, r.through, prev, last)
 		return nil
 	}
-	if _, err := tx.StmtContext(ctx, s.stDelRows).ExecContext(ctx, r.id, r.through); err != nil {
+	if _, err := b.exec(stDelRows, r.id, r.through); err != nil {
 		return fmt.Errorf("delete log rows: %w", err)
 	}
-	if _, err := tx.StmtContext(ctx, s.stPutSnap).ExecContext(ctx, r.id, r.through, r.data, now); err != nil {
+	if _, err := b.exec(stPutSnap, r.id, r.through, r.data, b.now); err != nil {
 		return fmt.Errorf("write snapshot: %w", err)
 	}
 	// Recount the tail rather than subtract: the counters stay exact even if
 	// an earlier bug had skewed them.
-	var logLen, logBytes int64
-	if err := tx.StmtContext(ctx, s.stTail).QueryRowContext(ctx, r.id).Scan(&logLen, &logBytes); err != nil {
+	if err := b.queryRow(stTail, r.id).Scan(&logLen, &logBytes); err != nil {
 		return fmt.Errorf("count log: %w", err)
 	}
-	if _, err := tx.StmtContext(ctx, s.stSetCounts).ExecContext(ctx, r.id, logLen, logBytes, len(r.data)); err != nil {
+	if _, err := b.exec(stSetCounts, r.id, logLen, logBytes, len(r.data)); err != nil {
 		return fmt.Errorf("update counters: %w", err)
 	}
 	return nil

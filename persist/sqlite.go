@@ -74,9 +74,8 @@ type SQLite struct {
 	onCommit func(int, int64, time.Duration)
 	maxBatch int
 
-	// Statements of the committer, prepared once on the writer connection.
-	stAppendDoc, stAppendRow, stCreate                             *sql.Stmt
-	stDocSeq, stSnapSeq, stDelRows, stTail, stPutSnap, stSetCounts *sql.Stmt
+	// The committer's statements, prepared once on the writer connection.
+	stmts [numStmts]*sql.Stmt
 
 	// mu guards closed and the closing of reqs: senders hold it for reading
 	// so that Close cannot close the channel under them.
@@ -230,39 +229,12 @@ func checkPragma(ctx context.Context, db *sql.DB, name, want string) error {
 }
 
 func (s *SQLite) prepare(ctx context.Context) error {
-	for _, p := range []struct {
-		st **sql.Stmt
-		q  string
-	}{
-		// The docs row is created by the first Append; RETURNING gives the
-		// new seq and the log's counters in the same statement.
-		{&s.stAppendDoc, `INSERT INTO docs (id, created_at, updated_at, last_seq, log_len, log_bytes)
-			VALUES (?1, ?2, ?2, 1, 1, ?3)
-			ON CONFLICT (id) DO UPDATE SET
-				updated_at = max(updated_at, excluded.updated_at),
-				last_seq   = last_seq + 1,
-				log_len    = log_len + 1,
-				log_bytes  = log_bytes + excluded.log_bytes
-			RETURNING last_seq, log_len, log_bytes`},
-		{&s.stAppendRow, `INSERT INTO updates (doc_id, seq, data) VALUES (?, ?, ?)`},
-		{&s.stCreate, `INSERT INTO docs (id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
-			ON CONFLICT (id) DO NOTHING`},
-		{&s.stDocSeq, `SELECT last_seq FROM docs WHERE id = ?`},
-		{&s.stSnapSeq, `SELECT through_seq FROM snapshots WHERE doc_id = ?`},
-		{&s.stDelRows, `DELETE FROM updates WHERE doc_id = ? AND seq <= ?`},
-		{&s.stTail, `SELECT count(*), coalesce(sum(length(data)), 0) FROM updates WHERE doc_id = ?`},
-		{&s.stPutSnap, `INSERT INTO snapshots (doc_id, through_seq, data, created_at) VALUES (?1, ?2, ?3, ?4)
-			ON CONFLICT (doc_id) DO UPDATE SET
-				through_seq = excluded.through_seq,
-				data        = excluded.data,
-				created_at  = excluded.created_at`},
-		{&s.stSetCounts, `UPDATE docs SET log_len = ?2, log_bytes = ?3, snapshot_bytes = ?4 WHERE id = ?1`},
-	} {
-		st, err := s.w.PrepareContext(ctx, p.q)
+	for id, q := range stmtSQL {
+		st, err := s.w.PrepareContext(ctx, q)
 		if err != nil {
-			return fmt.Errorf("prepare %q: %w", firstLine(p.q), err)
+			return fmt.Errorf("prepare %q: %w", firstLine(q), err)
 		}
-		*p.st = st
+		s.stmts[id] = st
 	}
 	return nil
 }
@@ -276,8 +248,7 @@ func firstLine(q string) string {
 // a half-done OpenSQLite).
 func (s *SQLite) closeDBs() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.stAppendDoc, s.stAppendRow, s.stCreate, s.stDocSeq,
-		s.stSnapSeq, s.stDelRows, s.stTail, s.stPutSnap, s.stSetCounts} {
+	for _, st := range s.stmts {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
