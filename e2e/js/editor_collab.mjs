@@ -1,5 +1,5 @@
 // Two people in one document, in real Chromium: they type at the same time and end with the same
-// text; Alice's cursor shows up on Bob's page with her name and color; a screenshot of the two
+// text; Alice's undo removes only her own typing; Alice's cursor shows up on Bob's page with her name and color; a screenshot of the two
 // editors side by side is written to --shots. Prints JSON lines; the last is {"done":true,...}.
 //
 //   node e2e/js/editor_collab.mjs --base http://127.0.0.1:PORT --doc ID --shots DIR
@@ -60,6 +60,16 @@ try {
   if (textA !== textB) fail(`pages differ:\nA: ${JSON.stringify(textA)}\nB: ${JSON.stringify(textB)}`)
   if (shownA !== textA || shownB !== textB) fail('an editor shows something else than its Y.Text')
   if (!textA.includes(TEXT_A) || !textA.includes(TEXT_B)) fail(`a typed run was torn apart: ${JSON.stringify(textA)}`)
+
+  // Undo is per person: Alice's Mod-z takes back her own typing, never Bob's.
+  await a.keyboard.press('Control+z')
+  await b.waitForFunction((t) => !window.quire.ytext.toString().includes(t), TEXT_A, WAIT)
+  const undone = await b.evaluate(() => window.quire.ytext.toString())
+  log({ step: 'Alice undid', text: undone })
+  if (!undone.includes(TEXT_B)) fail(`Alice's undo removed Bob's text: ${JSON.stringify(undone)}`)
+  await a.keyboard.press('Control+Shift+Z')
+  await b.waitForFunction((t) => window.quire.ytext.toString() === t, textA, WAIT)
+  await a.waitForFunction((t) => window.quire.ytext.toString() === t, textA, WAIT)
 
   // Alice puts her cursor (a selection, even) in the middle line: Bob sees it with her name.
   await a.evaluate(() => {

@@ -3,10 +3,10 @@
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { IndexeddbPersistence } from 'y-indexeddb'
-import { yCollab } from 'y-codemirror.next'
+import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
 import { basicSetup } from 'codemirror'
-import { EditorView } from '@codemirror/view'
-import { EditorState, Compartment } from '@codemirror/state'
+import { EditorView, keymap } from '@codemirror/view'
+import { EditorState, Compartment, Prec } from '@codemirror/state'
 import { SyncStatus } from './status.js'
 import { api, token, tokenClaims, withToken, storedName, storeName, myColor, lighten, el } from './common.js'
 
@@ -84,10 +84,14 @@ const view = new EditorView({
   state: EditorState.create({
     doc: ytext.toString(),
     extensions: [
+      // Undo must be Yjs's (it undoes only this person's changes): basicSetup's CodeMirror history
+      // also records the changes of others, and its Mod-z would undo someone else's typing. So
+      // yCollab's handlers and the Yjs undo keys take precedence over basicSetup's.
+      Prec.highest(keymap.of(yUndoManagerKeymap)),
+      Prec.high(yCollab(ytext, awareness)),
       basicSetup,
       EditorView.lineWrapping,
       readOnly.of(EditorState.readOnly.of(false)),
-      yCollab(ytext, awareness),
       EditorView.contentAttributes.of({ 'aria-label': 'Document text' })
     ]
   })
