@@ -43,10 +43,11 @@ const build = async (outDir) => {
     target: ['es2022', 'chrome100', 'firefox100', 'safari15.4'],
     sourcemap: false,
     legalComments: 'eof',
+    banner: { js: '/* Quire editor. Third-party code in this file and its licenses: /assets/licenses.txt */', css: '/* Quire */' },
     charset: 'utf8',
     logLevel: 'warning',
     write: false,
-    metafile: false
+    metafile: true
   })
   // The service worker is a classic script (module workers are not everywhere yet) at a stable URL.
   const sw = await esbuild.build({
@@ -63,6 +64,9 @@ const build = async (outDir) => {
     logLevel: 'warning',
     write: false
   })
+  // The bundle carries code of these packages: ship their license texts beside it (MIT and
+  // friends ask for the notice to travel with the code).
+  writeFileSync(join(assetsDir, 'licenses.txt'), licenses(Object.keys(result.metafile.inputs)))
   const assets = new Map()
   for (const f of [...result.outputFiles, ...sw.outputFiles]) {
     const name = relative(assetsDir, f.path)
@@ -76,6 +80,24 @@ const build = async (outDir) => {
     })
     writeFileSync(join(outDir, out), html)
   }
+}
+
+/** licenses collects the license text of every npm package among the bundle's inputs. */
+const licenses = (inputs) => {
+  const pkgs = new Set()
+  for (const p of inputs) {
+    const m = p.match(/node_modules\/((?:@[^/]+\/)?[^/]+)\//)
+    if (m) pkgs.add(m[1])
+  }
+  let out = 'Quire editor bundle: third-party software it contains, with its license.\n'
+  for (const name of [...pkgs].sort()) {
+    const dir = join(rootDir, 'node_modules', name)
+    const meta = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
+    const file = readdirSync(dir).filter((f) => /^(licen[cs]e|copying)/i.test(f)).sort()[0]
+    out += `\n${'='.repeat(78)}\n${name} ${meta.version} (${meta.license || 'see below'})\n${'='.repeat(78)}\n`
+    out += file ? readFileSync(join(dir, file), 'utf8').trim() + '\n' : `License: ${meta.license}\n`
+  }
+  return out
 }
 
 /** files lists every file under dir as relative paths, sorted. */
