@@ -12,11 +12,6 @@ import (
 	"github.com/quirehq/quire/auth"
 )
 
-// envAuthSecret is the environment variable holding the server's secret, for
-// both `quire serve` and `quire token`. The environment is the better place:
-// a flag's value is visible to every user of the machine in `ps`.
-const envAuthSecret = "QUIRE_AUTH_SECRET"
-
 // stringList is a repeatable string flag.
 type stringList []string
 
@@ -40,7 +35,7 @@ func runToken(args []string, stdout, stderr io.Writer) int {
 	readOnly := fs.Bool("read-only", false, "grant read-only access (default read-write)")
 	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
 	subject := fs.String("subject", "", "who the token is for (its sub claim, shown in the server's logs)")
-	secret := fs.String("auth-secret", "", "the server's secret (default $"+envAuthSecret+")")
+	secret := fs.String("auth-secret", "", "the server's secret (default $"+auth.EnvSecret+")")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: quire token --doc ID [--doc ID2] [--prefix P] [--read-only] [--ttl 1h]")
 		fs.PrintDefaults()
@@ -63,10 +58,10 @@ func runToken(args []string, stdout, stderr io.Writer) int {
 	}
 	key := *secret
 	if key == "" {
-		key = os.Getenv(envAuthSecret)
+		key = os.Getenv(auth.EnvSecret)
 	}
 	if key == "" {
-		fmt.Fprintf(stderr, "quire token: no secret: pass --auth-secret or set %s to the server's secret\n", envAuthSecret)
+		fmt.Fprintf(stderr, "quire token: no secret: pass --auth-secret or set %s to the server's secret\n", auth.EnvSecret)
 		return 1
 	}
 	access := auth.ReadWrite

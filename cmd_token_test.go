@@ -15,7 +15,7 @@ const tokenTestSecret = "0123456789abcdef0123456789abcdef"
 // set to env ("" unsets it for the run).
 func tokenRun(t *testing.T, env string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	t.Setenv(envAuthSecret, env)
+	t.Setenv(auth.EnvSecret, env)
 	return run(append([]string{"token"}, args...)...)
 }
 
