@@ -20,14 +20,20 @@ import (
 // Defaults of SQLiteOptions.
 const (
 	// DefaultSynchronous is PRAGMA synchronous when SQLiteOptions leaves it
-	// empty. In WAL mode NORMAL writes every commit to the WAL file before
-	// COMMIT returns but fsyncs only at checkpoints: a committed transaction
-	// survives a crash of the process (kill -9), which is Quire's durability
-	// invariant, and the database is never corrupted; a power loss or kernel
-	// crash may roll back the last transactions. FULL fsyncs the WAL on every
-	// commit and survives power loss too, at the price of one fsync per group
-	// commit (measured in the package's BenchmarkAppend; see README numbers
-	// in the package doc of the tests).
+	// empty. In WAL mode NORMAL writes every commit to the WAL file (the
+	// kernel's page cache) before COMMIT returns and fsyncs only at
+	// checkpoints: a committed transaction survives a crash of the process
+	// (kill -9), which is Quire's durability invariant (TestCrashDurability),
+	// and the database is never corrupted; a power loss or kernel crash may
+	// roll back the last transactions. FULL also fsyncs the WAL on every
+	// commit and so survives power loss, at the price of one fsync per group
+	// commit. Measured with BenchmarkAppend on the development VM (ext4 on a
+	// virtio disk, 2 shared cores): a lone commit takes 45-60 µs with NORMAL
+	// and 250-475 µs with FULL; with 64 concurrent writers group commit
+	// brings FULL's throughput to NORMAL's (~35k appends/s, 31 appends per
+	// commit) but each append then waits ~0.85 ms. NORMAL keeps the
+	// sub-millisecond delivery target; deployments that must survive power
+	// loss choose FULL.
 	DefaultSynchronous = "NORMAL"
 	// DefaultMaxBatch caps how many requests one group commit carries.
 	DefaultMaxBatch = 256
