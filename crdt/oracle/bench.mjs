@@ -11,8 +11,8 @@
 //                          doc and toString of its root text `text`; text checked
 // Each row: warm-up runs, then timed runs; the median is reported. heap is
 // process.memoryUsage().heapUsed after a forced gc with the run's document still
-// alive, minus the same before the run: what the document retains (null without
-// --expose-gc). With --json, one JSON object per row on stdout.
+// alive, minus the same before the run: what the document retains (median over
+// the timed runs; null without --expose-gc). With --json, one JSON object per row on stdout.
 import * as Y from 'yjs'
 import { readFileSync, readdirSync, existsSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
@@ -151,20 +151,21 @@ const heapNow = () => { global.gc(); global.gc(); return process.memoryUsage().h
 // measure runs fn warmup+runs times; fn returns {doc, text}; check validates one result.
 const measure = (name, fn, check) => {
   const times = []
-  let heap = null
+  const heaps = []
   for (let i = 0; i < warmup + runs; i++) {
     const h0 = global.gc ? heapNow() : 0
     const t0 = process.hrtime.bigint()
     let res = fn()
     const ns = Number(process.hrtime.bigint() - t0)
     if (i === 0) check(res)
-    if (global.gc && i === warmup + runs - 1) heap = heapNow() - h0
+    if (global.gc && i >= warmup) heaps.push(heapNow() - h0)
     res.doc.destroy()
     res = null
     if (i >= warmup) times.push(ns)
   }
-  times.sort((a, b) => a - b)
-  const median = times.length % 2 ? times[(times.length - 1) / 2] : (times[times.length / 2 - 1] + times[times.length / 2]) / 2
+  const med = (xs) => { const a = xs.slice().sort((x, y) => x - y); const n = a.length; return n % 2 ? a[(n - 1) / 2] : (a[n / 2 - 1] + a[n / 2]) / 2 }
+  const median = med(times)
+  const heap = heaps.length ? med(heaps) : null
   const row = { name, medianNs: median, runsNs: times, heapBytes: heap }
   if (asJSON) console.log(JSON.stringify(row))
   else console.log(`${name.padEnd(44)} ${(median / 1e6).toFixed(1).padStart(10)} ms/op  heap ${heap === null ? '-' : (heap / 1048576).toFixed(1) + ' MiB'}`)
