@@ -30,7 +30,7 @@ const (
 	// commit. Measured with BenchmarkAppend on the development VM (ext4 on a
 	// virtio disk, 2 shared cores): a lone commit takes 45-60 µs with NORMAL
 	// and 250-475 µs with FULL; with 64 concurrent writers group commit
-	// brings FULL's throughput to NORMAL's (~35k appends/s, 31 appends per
+	// brings FULL's throughput to NORMAL's (~30k appends/s, 31 appends per
 	// commit) but each append then waits ~0.85 ms. NORMAL keeps the
 	// sub-millisecond delivery target; deployments that must survive power
 	// loss choose FULL.
