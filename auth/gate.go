@@ -113,7 +113,7 @@ func (a *Admission) Release() {
 // connection with its CloseCode and Reason and calls Offence; Access is then
 // NoAccess.
 func (a *Admission) Authenticate(token string) error {
-	if a.gate.Tokens == nil {
+	if a.gate == nil || a.gate.Tokens == nil {
 		// Auth is off: a token proves nothing and is not needed.
 		a.Pending = false
 		return nil
@@ -137,6 +137,9 @@ func (a *Admission) CanWrite() bool { return !a.Pending && a.Access.CanWrite() }
 // a rule (rate, size, a write it may not make, a bad token in an auth
 // message), and returns the ban it earned.
 func (a *Admission) Offence() time.Duration {
+	if a.gate == nil {
+		return 0
+	}
 	return a.gate.Penalty.Strike(a.Key)
 }
 
