@@ -176,6 +176,9 @@ func OpenSQLite(path string, opts SQLiteOptions) (_ *SQLite, err error) {
 	if err := checkPragma(ctx, w, "journal_mode", "wal"); err != nil {
 		return nil, err
 	}
+	// Not a DSN parameter of the driver: set on the writer's one connection,
+	// which database/sql keeps for the store's life (no lifetime or idle
+	// limit above).
 	if _, err := w.ExecContext(ctx, fmt.Sprintf("PRAGMA journal_size_limit = %d", walSizeLimit)); err != nil {
 		return nil, fmt.Errorf("journal_size_limit: %w", err)
 	}
