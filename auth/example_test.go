@@ -98,3 +98,30 @@ func ExampleGate() {
 	// 401 authentication required: no token
 	// 200 upgrade as read-write
 }
+
+// ExampleGuard shows the per-connection decisions for a read-only peer: it
+// may sync and show its presence, its updates are answered with a
+// permission-denied message instead of reaching the room.
+func ExampleGuard() {
+	a, _ := auth.New([]byte("a secret of at least 32 bytes...."), nil)
+	gate := &auth.Gate{Tokens: a}
+	tok, _ := a.Mint(auth.Grant{Docs: []string{"notes"}, Access: auth.ReadOnly}, time.Hour)
+	adm, err := gate.Admit(httptest.NewRequest("GET", "/ws/notes?token="+tok, nil), "notes")
+	if err != nil {
+		panic(err)
+	}
+	defer adm.Release()
+	guard := auth.NewGuard(adm, limits.DefaultConfig(), nil)
+	for _, m := range []struct {
+		name string
+		kind auth.Inbound
+	}{{"step 1", auth.InSyncStep1}, {"step 2", auth.InSyncStep2}, {"awareness", auth.InAwareness}, {"update", auth.InUpdate}} {
+		v := guard.Inbound(m.kind, "")
+		fmt.Printf("%-9s apply=%v reply=%x close=%d\n", m.name, v.Apply, v.Reply, v.CloseCode)
+	}
+	// Output:
+	// step 1    apply=true reply= close=0
+	// step 2    apply=false reply= close=0
+	// awareness apply=true reply= close=0
+	// update    apply=false reply=020024726561642d6f6e6c79206163636573733a20777269746573206172652072656675736564 close=0
+}
