@@ -1,0 +1,219 @@
+package crdt
+
+// Options configures a Doc.
+type Options struct {
+	// ClientID is the client id of local edits (Yjs: up to 53 bits). The
+	// caller picks it; two peers must never share one.
+	ClientID uint64
+	// DisableGC keeps deleted content, as a Yjs doc with gc: false. The zero
+	// value garbage-collects, as a Yjs doc with gc: true.
+	DisableGC bool
+}
+
+// Doc is a Yjs document: a struct store, the shared types built from it,
+// pending structs and deletes whose dependencies are missing. It is not safe
+// for concurrent use.
+type Doc struct {
+	clientID uint64
+	gc       bool
+
+	// items is the arena of structs (Items and GC structs); index 0 is
+	// unused so that 0 means "none". Items refer to each other by index.
+	items     []item
+	freeItems []int32 // arena slots of structs merged away, for reuse
+	// text holds the UTF-8 bytes of every string content, contiguous, so
+	// that an item's string is a range of it and typing extends a run.
+	text []byte
+	// deadText counts bytes of text no item refers to any more.
+	deadText int
+	// ext holds contents other than strings, deleted and types.
+	ext []extContent
+	// types holds the shared types; index 0 is unused.
+	types []ytype
+	roots map[string]int32
+
+	clients   []clientStructs
+	clientIdx map[uint64]uint32
+
+	// keys interns map keys (parentSub); items hold their index.
+	keys   []string
+	keyIdx map[string]int32
+
+	pendingStructs *pendingStructs
+	pendingDs      *deleteSet
+
+	tx      *Transaction
+	txPool  *Transaction // the last finished transaction, reused
+	txEpoch uint64       // numbers transactions; see clientStructs.txEpoch
+	texts   map[int32]*Text
+
+	// Scratch sets of the YATA conflict loop, kept to avoid allocations.
+	scratchA, scratchB itemSet
+}
+
+// itemSet is a small set of item indices: a slice, and a map once large.
+type itemSet struct {
+	list []int32
+	m    map[int32]struct{}
+}
+
+func (s *itemSet) clear() {
+	s.list = s.list[:0]
+	s.m = nil
+}
+
+func (s *itemSet) add(x int32) {
+	if s.m != nil {
+		s.m[x] = struct{}{}
+		return
+	}
+	s.list = append(s.list, x)
+	if len(s.list) > 32 {
+		s.m = make(map[int32]struct{}, 64)
+		for _, y := range s.list {
+			s.m[y] = struct{}{}
+		}
+	}
+}
+
+func (s *itemSet) has(x int32) bool {
+	if s.m != nil {
+		_, ok := s.m[x]
+		return ok
+	}
+	for _, y := range s.list {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// clientStructs are the structs of one client ordered by clock; together
+// they cover the clocks from 0 to the client's state without gaps.
+type clientStructs struct {
+	id      uint64
+	structs []int32
+	// txEpoch is the transaction that last added structs of this client and
+	// txBefore the client's state before it: Yjs's transaction.beforeState,
+	// recorded only for the clients a transaction touches.
+	txEpoch  uint64
+	txBefore uint32
+}
+
+// pendingStructs are structs that could not be integrated yet, kept as an
+// encoded update the way Yjs keeps them, with the lowest missing clock of
+// each client they wait for.
+type pendingStructs struct {
+	missing map[uint64]uint64
+	update  []byte
+}
+
+// NewDoc returns an empty document.
+func NewDoc(opts Options) *Doc {
+	d := &Doc{
+		clientID:  opts.ClientID,
+		gc:        !opts.DisableGC,
+		items:     make([]item, 1, 64),
+		types:     make([]ytype, 1, 4),
+		roots:     map[string]int32{},
+		clientIdx: map[uint64]uint32{},
+		keys:      []string{""},
+		keyIdx:    map[string]int32{},
+	}
+	return d
+}
+
+// ClientID returns the client id used for local edits. Like Yjs, the doc
+// picks a new one if a remote update brings structs of its own id.
+func (d *Doc) ClientID() uint64 { return d.clientID }
+
+// HasPending reports whether structs or deletes wait for updates they depend
+// on.
+func (d *Doc) HasPending() bool { return d.pendingStructs != nil || d.pendingDs != nil }
+
+// clientIndexOf returns the index of client, or false when it has no structs.
+func (d *Doc) clientIndexOf(client uint64) (uint32, bool) {
+	ci, ok := d.clientIdx[client]
+	return ci, ok
+}
+
+// clientIndex returns the index of client, creating an empty entry.
+func (d *Doc) clientIndex(client uint64) uint32 {
+	if ci, ok := d.clientIdx[client]; ok {
+		return ci
+	}
+	ci := uint32(len(d.clients))
+	d.clients = append(d.clients, clientStructs{id: client})
+	d.clientIdx[client] = ci
+	return ci
+}
+
+// internKey returns the index of a map key.
+func (d *Doc) internKey(k string) int32 {
+	if i, ok := d.keyIdx[k]; ok {
+		return i
+	}
+	i := int32(len(d.keys))
+	d.keys = append(d.keys, k)
+	d.keyIdx[k] = i
+	return i
+}
+
+// root returns the root type of that name, creating it like Yjs's doc.get.
+func (d *Doc) root(name string) int32 {
+	if t, ok := d.roots[name]; ok {
+		return t
+	}
+	t := d.newType(typeUnknownRoot, "")
+	d.types[t].rootName = name
+	d.roots[name] = t
+	return t
+}
+
+func (d *Doc) newType(ref uint8, name string) int32 {
+	d.types = append(d.types, ytype{ref: ref, name: name})
+	return int32(len(d.types) - 1)
+}
+
+// Type refs as Yjs numbers them in ContentType.
+const (
+	typeArray       = 0
+	typeMap         = 1
+	typeText        = 2
+	typeXMLElement  = 3
+	typeXMLFragment = 4
+	typeXMLHook     = 5
+	typeXMLText     = 6
+	typeUnknownRoot = 255 // a root created by name whose kind nobody named
+)
+
+// ytype is a shared type: a sequence of items (start, linked by left/right)
+// and a map from keys to the newest item of each key.
+type ytype struct {
+	ref      uint8
+	name     string // XmlElement node name or XmlHook hook name
+	rootName string // name of a root type
+	item     int32  // the Item whose content is this type; 0 for roots
+	start    int32
+	entries  map[int32]int32 // key index -> newest item of that key
+	length   int             // countable, undeleted units of the sequence
+	// hasFormatting is set once a Format item was integrated; local text
+	// edits then take Yjs's slow path that respects formatting attributes.
+	hasFormatting bool
+	index         *posIndex // position index, built on first positional edit
+}
+
+func (t *ytype) mapGet(key int32) int32 {
+	if t.entries == nil {
+		return 0
+	}
+	return t.entries[key]
+}
+
+func (t *ytype) mapSet(key, it int32) {
+	if t.entries == nil {
+		t.entries = map[int32]int32{}
+	}
+	t.entries[key] = it
+}
