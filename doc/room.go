@@ -1,0 +1,611 @@
+package doc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/quirehq/quire/presence"
+	"github.com/quirehq/quire/protocol"
+)
+
+// msgKind says what an inbox message asks of the room.
+type msgKind uint8
+
+const (
+	msgJoin           msgKind = iota // sess joins
+	msgLeave                         // sess left
+	msgStep1                         // sess sent sync step 1 (data: state vector)
+	msgUpdate                        // sess (or a Handle: call) sent an update (data)
+	msgAwareness                     // sess sent an awareness update (data)
+	msgQueryAwareness                // sess asks for every awareness state
+	msgCall                          // run call.fn on the loaded document
+	msgTick                          // expire awareness states
+	msgUnload                        // nothing uses the room: finish it
+	msgShutdown                      // the registry closes: close the peers, finish
+)
+
+// message is one inbox entry. It is small because every room's inbox buffer
+// holds Config.Inbox of them.
+type message struct {
+	kind msgKind
+	sess *Session
+	data []byte
+	call *call
+}
+
+// call is a request from a Handle, answered on done once handled.
+type call struct {
+	fn   func(*room) error
+	done chan error // buffered: the room never waits for the caller
+}
+
+// pendingUpdate is an update waiting for the batch's transaction.
+type pendingUpdate struct {
+	sess *Session // nil for a Handle's update
+	data []byte
+	call *call // the Handle's call, answered after the commit
+	err  error // why the update was refused
+}
+
+// room is one open document. Everything below the line is owned by whichever
+// goroutine runs the room (at most one at a time, see kick).
+type room struct {
+	reg   *Registry
+	id    string
+	log   *slog.Logger
+	inbox chan message
+	done  chan struct{} // closed when the room is finished for good
+
+	running atomic.Bool  // a goroutine is running the room
+	npeers  atomic.Int32 // len(peers), for Registry.Live
+
+	// Guarded by reg.mu.
+	refs      int       // Sessions and Handles using the room
+	idleSince time.Time // when refs last dropped to 0
+
+	// ---- owned by the running goroutine ----
+	loaded     bool
+	failed     error // the load or a commit failed: the room serves nobody
+	finished   bool
+	finishSoon bool // failed with no user left: finish after this batch
+	doc        engine
+	aware      *presence.Set
+	peers      []*Session
+	lastSeq    int64 // seq of the last committed row, for Compact
+	batch      []message
+	pending    []pendingUpdate
+	drops      []drop // peers to drop once the current broadcast is done
+	step1Msg   []byte // cached sync step 1 with our state vector
+	fullMsg    []byte // cached sync step 2 with the whole state (answer to an empty state vector)
+	awareMsg   []byte // cached awareness message with every live state
+}
+
+// drop is a peer to remove, with the code and reason it is closed with.
+type drop struct {
+	sess   *Session
+	code   CloseCode
+	reason string
+}
+
+func newRoom(reg *Registry, id string) *room {
+	return &room{
+		reg:       reg,
+		id:        id,
+		log:       reg.log.With("doc", id),
+		inbox:     make(chan message, reg.cfg.Inbox),
+		done:      make(chan struct{}),
+		idleSince: reg.cfg.Now(),
+	}
+}
+
+// post queues m, waiting while the inbox is full (back-pressure on the
+// sender), and makes sure a goroutine runs the room. It returns false if the
+// room is finished.
+func (rm *room) post(m message) bool {
+	select {
+	case rm.inbox <- m:
+	case <-rm.done:
+		return false
+	}
+	rm.kick()
+	return true
+}
+
+// postCtx is post that gives up when ctx ends.
+func (rm *room) postCtx(ctx context.Context, m message) error {
+	select {
+	case rm.inbox <- m:
+	case <-rm.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	rm.kick()
+	return nil
+}
+
+// tryPost queues m unless the inbox is full (a tick can be skipped: the room
+// is busy and will get the next one).
+func (rm *room) tryPost(m message) {
+	select {
+	case rm.inbox <- m:
+		rm.kick()
+	default:
+	}
+}
+
+// kick starts a goroutine to run the room unless one runs already. Together
+// with run's re-check this never leaves a message in the inbox with no
+// goroutine on its way to handle it.
+func (rm *room) kick() {
+	if rm.running.CompareAndSwap(false, true) {
+		go rm.run()
+	}
+}
+
+// run handles the inbox until it is empty, then lets the goroutine go. A
+// finished room keeps running set, so no goroutine is ever started for it
+// again.
+func (rm *room) run() {
+	for {
+		if !rm.loaded {
+			rm.load()
+		}
+		rm.drain()
+		if rm.finished {
+			return
+		}
+		rm.running.Store(false)
+		if len(rm.inbox) == 0 || !rm.running.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// load reads the document from the store. Until it returns no message is
+// handled, so no peer is served an incomplete document.
+func (rm *room) load() {
+	rm.loaded = true
+	rm.aware = presence.NewSet()
+	start := time.Now()
+	err := rm.loadDoc()
+	if err != nil {
+		rm.fail(fmt.Errorf("load: %w", err))
+		return
+	}
+	rm.log.Debug("room loaded", "seq", rm.lastSeq, "took", time.Since(start))
+}
+
+func (rm *room) loadDoc() error {
+	loaded, err := rm.reg.cfg.Store.Load(context.Background(), rm.id)
+	if err != nil {
+		return err
+	}
+	d := rm.reg.cfg.newEngine()
+	if len(loaded.Snapshot) > 0 {
+		if err := d.applyUpdate(loaded.Snapshot); err != nil {
+			return fmt.Errorf("snapshot: %w", err)
+		}
+	}
+	for i, u := range loaded.Updates {
+		if err := d.applyUpdate(u); err != nil {
+			return fmt.Errorf("log row %d of %d: %w", i+1, len(loaded.Updates), err)
+		}
+	}
+	rm.doc = d
+	rm.lastSeq = loaded.LastSeq
+	return nil
+}
+
+// fail puts the room out of service: its peers are closed with
+// CloseInternalError, its document is dropped without being written, and the
+// next user of the document gets a fresh room that loads it again.
+func (rm *room) fail(err error) {
+	rm.log.Error("room failed", "err", err)
+	rm.failed = err
+	rm.doc = nil
+	rm.invalidate()
+	reason := closeReason("document unavailable: " + err.Error())
+	for _, s := range rm.peers {
+		s.dropped = true
+		s.peer.Close(CloseInternalError, reason)
+	}
+	rm.peers = nil
+	rm.npeers.Store(0)
+	if rm.reg.unmap(rm) {
+		// Nobody holds the room and nobody can get it any more: no release
+		// will come to finish it.
+		rm.finishSoon = true
+	}
+}
+
+// drain handles every message in the inbox, in batches of up to MaxBatch.
+func (rm *room) drain() {
+	for !rm.finished {
+		rm.batch = rm.batch[:0]
+	fill:
+		for len(rm.batch) < rm.reg.cfg.MaxBatch {
+			select {
+			case m := <-rm.inbox:
+				rm.batch = append(rm.batch, m)
+			default:
+				break fill
+			}
+		}
+		if len(rm.batch) == 0 {
+			return
+		}
+		for i := range rm.batch {
+			rm.handle(rm.batch[i])
+			rm.batch[i] = message{} // let the data go
+		}
+		rm.flush()
+		rm.applyDrops()
+		if rm.finishSoon && !rm.finished {
+			rm.finish(false)
+		}
+	}
+}
+
+// handle handles one message. Updates wait in pending for the batch's
+// transaction; every other message that reads the document or the peer list
+// flushes them first, so each sees the effect of everything before it.
+func (rm *room) handle(m message) {
+	if rm.finished {
+		if m.call != nil {
+			m.call.done <- ErrClosed
+		}
+		return
+	}
+	switch m.kind {
+	case msgUpdate:
+		if rm.failed != nil {
+			if m.call != nil {
+				m.call.done <- rm.unavailable()
+			}
+			return
+		}
+		if m.sess != nil && !rm.has(m.sess) {
+			return // dropped earlier: its updates no longer count
+		}
+		rm.pending = append(rm.pending, pendingUpdate{sess: m.sess, data: m.data, call: m.call})
+		return
+	case msgAwareness:
+		rm.awareness(m.sess, m.data)
+		rm.applyDrops()
+		return
+	case msgTick:
+		if rm.failed == nil {
+			rm.broadcastAwareness(rm.aware.Expire(rm.reg.cfg.Now()), nil)
+			rm.applyDrops()
+		}
+		return
+	}
+	rm.flush()
+	rm.applyDrops()
+	switch m.kind {
+	case msgJoin:
+		rm.join(m.sess)
+	case msgLeave:
+		rm.leave(m.sess)
+	case msgStep1:
+		rm.step1(m.sess, m.data)
+	case msgQueryAwareness:
+		if rm.has(m.sess) {
+			rm.send(m.sess, rm.awarenessState())
+		}
+	case msgCall:
+		if rm.failed != nil {
+			m.call.done <- rm.unavailable()
+		} else {
+			m.call.done <- m.call.fn(rm)
+		}
+	case msgUnload, msgShutdown:
+		rm.finish(m.kind == msgShutdown)
+	}
+	rm.applyDrops()
+}
+
+func (rm *room) unavailable() error {
+	return fmt.Errorf("doc: document %s unavailable: %w", rm.id, rm.failed)
+}
+
+func (rm *room) has(s *Session) bool {
+	return s != nil && !s.dropped && s.joined
+}
+
+func (rm *room) join(s *Session) {
+	if rm.failed != nil {
+		s.dropped = true
+		s.peer.Close(CloseInternalError, closeReason("document unavailable: "+rm.failed.Error()))
+		return
+	}
+	s.joined = true
+	rm.peers = append(rm.peers, s)
+	rm.npeers.Store(int32(len(rm.peers)))
+	if rm.step1Msg == nil {
+		rm.step1Msg = protocol.EncodeSyncStep1(rm.doc.encodeStateVector())
+	}
+	if !rm.send(s, rm.step1Msg) {
+		return
+	}
+	if rm.aware.Len() > 0 {
+		rm.send(s, rm.awarenessState())
+	}
+}
+
+func (rm *room) leave(s *Session) {
+	if !rm.has(s) {
+		return
+	}
+	rm.remove(s)
+	rm.broadcastAwareness(rm.aware.RemoveOwner(s.id, rm.reg.cfg.Now()), nil)
+}
+
+// remove takes s out of the peer list.
+func (rm *room) remove(s *Session) {
+	s.dropped = true
+	for i, p := range rm.peers {
+		if p == s {
+			last := len(rm.peers) - 1
+			rm.peers[i] = rm.peers[last]
+			rm.peers[last] = nil
+			rm.peers = rm.peers[:last]
+			break
+		}
+	}
+	rm.npeers.Store(int32(len(rm.peers)))
+}
+
+// step1 answers a peer's sync step 1 with step 2: what the peer lacks.
+func (rm *room) step1(s *Session, sv []byte) {
+	if !rm.has(s) {
+		return
+	}
+	if isEmptyStateVector(sv) {
+		rm.send(s, rm.fullState())
+		return
+	}
+	diff, err := rm.doc.encodeStateAsUpdate(sv)
+	if err != nil {
+		rm.dropLater(s, CloseInvalidData, "invalid state vector in sync step 1: "+err.Error())
+		return
+	}
+	rm.send(s, protocol.EncodeSyncStep2(diff))
+}
+
+// isEmptyStateVector reports whether sv is the state vector of an empty
+// document (no clients), what every new client sends.
+func isEmptyStateVector(sv []byte) bool {
+	return len(sv) == 0 || (len(sv) == 1 && sv[0] == 0)
+}
+
+// fullState returns sync step 2 with the whole document, encoded once per
+// change of the document however many peers ask for it.
+func (rm *room) fullState() []byte {
+	if rm.fullMsg == nil {
+		full, err := rm.doc.encodeStateAsUpdate(nil)
+		if err != nil {
+			// The document encodes what it integrated; failing here is a bug.
+			rm.log.Error("encoding the document failed", "err", err)
+			full = []byte{0, 0}
+		}
+		rm.fullMsg = protocol.EncodeSyncStep2(full)
+	}
+	return rm.fullMsg
+}
+
+// fullUpdate is the whole document as one update, sharing fullState's buffer.
+func (rm *room) fullUpdate() []byte {
+	msg := rm.fullState()
+	m, err := protocol.Decode(msg)
+	if err != nil {
+		panic("doc: cached step 2 does not decode: " + err.Error())
+	}
+	return m.Payload
+}
+
+// invalidate forgets the encodings cached for the current document.
+func (rm *room) invalidate() {
+	rm.step1Msg = nil
+	rm.fullMsg = nil
+}
+
+func (rm *room) awareness(s *Session, data []byte) {
+	if !rm.has(s) || rm.failed != nil {
+		return
+	}
+	u, err := presence.DecodeUpdate(data)
+	if err != nil {
+		rm.dropLater(s, CloseInvalidData, "invalid awareness update: "+err.Error())
+		return
+	}
+	// Every peer gets the change, the sender too: the stock client closes a
+	// connection that received nothing for 30 s, and a lone editor's own
+	// awareness renewals (every 15 s) are what keeps its connection alive.
+	rm.broadcastAwareness(rm.aware.Apply(u, s.id, rm.reg.cfg.Now()), nil)
+}
+
+// awarenessState returns the awareness message with every live state.
+func (rm *room) awarenessState() []byte {
+	if rm.awareMsg == nil {
+		rm.awareMsg = protocol.EncodeAwareness(presence.EncodeUpdate(rm.aware.Current()))
+	}
+	return rm.awareMsg
+}
+
+// broadcastAwareness sends the changed entries to every peer but skip.
+func (rm *room) broadcastAwareness(changed presence.Update, skip *Session) {
+	if len(changed) == 0 {
+		return
+	}
+	rm.awareMsg = nil
+	rm.broadcast(protocol.EncodeAwareness(presence.EncodeUpdate(changed)), skip)
+}
+
+// broadcast sends msg to every peer but skip.
+func (rm *room) broadcast(msg []byte, skip *Session) {
+	for _, p := range rm.peers {
+		if p != skip {
+			rm.send(p, msg)
+		}
+	}
+}
+
+// send queues msg for s; a full outbox drops s (after the current loop over
+// the peers).
+func (rm *room) send(s *Session, msg []byte) bool {
+	if s.peer.Send(msg) {
+		return true
+	}
+	rm.dropLater(s, CloseTryAgainLater, "outbox full: the connection is too slow; reconnect to resync")
+	return false
+}
+
+func (rm *room) dropLater(s *Session, code CloseCode, reason string) {
+	rm.drops = append(rm.drops, drop{sess: s, code: code, reason: reason})
+}
+
+// applyDrops removes and closes the peers marked for dropping, telling the
+// others that their awareness states are gone (which may mark more).
+func (rm *room) applyDrops() {
+	for len(rm.drops) > 0 {
+		d := rm.drops[0]
+		rm.drops = rm.drops[1:]
+		if !rm.has(d.sess) {
+			continue
+		}
+		rm.log.Info("peer dropped", "peer", d.sess.id, "code", int(d.code), "reason", d.reason)
+		rm.remove(d.sess)
+		d.sess.peer.Close(d.code, closeReason(d.reason))
+		rm.broadcastAwareness(rm.aware.RemoveOwner(d.sess.id, rm.reg.cfg.Now()), nil)
+	}
+	rm.drops = rm.drops[:0]
+}
+
+// flush integrates the pending updates in one transaction, commits what
+// changed with one Append and then sends it to the peers. An update that does
+// not decode is refused whole and costs its sender the connection; the others
+// go on.
+func (rm *room) flush() {
+	if len(rm.pending) == 0 {
+		return
+	}
+	pending := rm.pending
+	defer func() {
+		for i := range pending {
+			pending[i] = pendingUpdate{}
+		}
+		rm.pending = pending[:0]
+	}()
+	var refused map[*Session]bool // senders of a refused update: the rest of their batch goes too
+	changed, err := rm.doc.transact(func(apply func([]byte) error) {
+		for i := range pending {
+			u := &pending[i]
+			if u.sess != nil && refused[u.sess] {
+				continue
+			}
+			if err := apply(u.data); err != nil {
+				u.err = err
+				if u.sess != nil {
+					if refused == nil {
+						refused = make(map[*Session]bool)
+					}
+					refused[u.sess] = true
+					rm.dropLater(u.sess, CloseInvalidData, "invalid update: "+err.Error())
+				}
+			}
+		}
+	})
+	if err != nil {
+		rm.answer(pending, err)
+		rm.fail(fmt.Errorf("transaction: %w", err))
+		return
+	}
+	if len(changed) > 0 {
+		res, err := rm.reg.cfg.Store.Append(context.Background(), rm.id, changed)
+		if err != nil {
+			// The document now holds changes that are not stored: it must
+			// not serve anyone. The peers reconnect to a fresh room and
+			// send their changes again.
+			rm.answer(pending, fmt.Errorf("doc: commit: %w", err))
+			rm.fail(fmt.Errorf("commit: %w", err))
+			return
+		}
+		rm.lastSeq = res.Seq
+		rm.invalidate()
+		rm.broadcast(protocol.EncodeUpdate(changed), soleSender(pending))
+		if res.LogLen >= rm.reg.cfg.CompactRows || res.LogBytes >= rm.reg.cfg.CompactBytes {
+			rm.compact()
+		}
+	}
+	rm.answer(pending, nil)
+}
+
+// soleSender returns the session that sent every update of the batch, or nil
+// when several peers (or a Handle) contributed: then everyone gets the merged
+// update, which is harmless for Yjs clients.
+func soleSender(pending []pendingUpdate) *Session {
+	s := pending[0].sess
+	for _, u := range pending[1:] {
+		if u.sess != s {
+			return nil
+		}
+	}
+	return s
+}
+
+// answer replies to the Handles whose updates were in the batch.
+func (rm *room) answer(pending []pendingUpdate, err error) {
+	for _, u := range pending {
+		if u.call == nil {
+			continue
+		}
+		switch {
+		case u.err != nil:
+			u.call.done <- fmt.Errorf("%w: %w", ErrInvalidUpdate, u.err)
+		default:
+			u.call.done <- err
+		}
+	}
+}
+
+// compact stores the whole state as the document's snapshot, replacing the
+// log rows it covers.
+func (rm *room) compact() {
+	start := time.Now()
+	snap := rm.fullUpdate()
+	if err := rm.reg.cfg.Store.Compact(context.Background(), rm.id, snap, rm.lastSeq); err != nil {
+		// The log stays long; the next commit tries again.
+		rm.log.Warn("compaction failed", "err", err)
+		return
+	}
+	rm.log.Debug("compacted", "seq", rm.lastSeq, "bytes", len(snap), "took", time.Since(start))
+}
+
+// finish ends the room: on shutdown its peers are closed with
+// CloseGoingAway; either way nothing uses it afterwards.
+func (rm *room) finish(shutdown bool) {
+	if shutdown {
+		for _, s := range rm.peers {
+			s.dropped = true
+			s.peer.Close(CloseGoingAway, "server shutting down")
+		}
+	} else if len(rm.peers) > 0 {
+		// Unload only happens when no Session holds the room.
+		rm.log.Error("room unloaded with peers", "peers", len(rm.peers))
+	}
+	rm.peers = nil
+	rm.npeers.Store(0)
+	rm.finished = true
+	rm.doc = nil
+	rm.aware = nil
+	rm.invalidate()
+	rm.awareMsg = nil
+	close(rm.done)
+	rm.reg.finished(rm)
+	rm.log.Debug("room closed", "shutdown", shutdown)
+}
