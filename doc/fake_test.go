@@ -18,7 +18,7 @@ import (
 // fakeEngine is a tiny grow-only CRDT that lets the room tests look at the
 // room's rules alone. An update is a sequence of 3-byte items
 // [client, clock, char]; an item with client 0xff makes the whole update
-// invalid. The state vector is [n, (client, next clock)*n]. The text is the
+// invalid; client 0xfe makes the engine panic, as a bug would. The state vector is [n, (client, next clock)*n]. The text is the
 // chars ordered by (clock, client).
 type fakeEngine struct {
 	items   map[[2]byte]byte
@@ -51,6 +51,9 @@ func fakeValidate(u []byte) error {
 func (e *fakeEngine) integrate(u []byte) []byte {
 	var changed []byte
 	for i := 0; i < len(u); i += 3 {
+		if u[i] == 0xfe {
+			panic("fake engine bug reached")
+		}
 		k := [2]byte{u[i], u[i+1]}
 		if _, ok := e.items[k]; !ok {
 			e.items[k] = u[i+2]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,15 @@ type message struct {
 type call struct {
 	fn   func(*room) error
 	done chan error // buffered: the room never waits for the caller
+}
+
+// reply answers c. Every call is answered once; the send never blocks
+// because done has room for that one answer.
+func (c *call) reply(err error) {
+	select {
+	case c.done <- err:
+	default:
+	}
 }
 
 // pendingUpdate is an update waiting for the batch's transaction.
@@ -151,10 +161,7 @@ func (rm *room) kick() {
 // again.
 func (rm *room) run() {
 	for {
-		if !rm.loaded {
-			rm.load()
-		}
-		rm.drain()
+		rm.runSafely()
 		if rm.finished {
 			return
 		}
@@ -163,6 +170,36 @@ func (rm *room) run() {
 			return
 		}
 	}
+}
+
+// runSafely loads the room if needed and drains its inbox. A panic (a bug,
+// perhaps reached by hostile input) costs the room, never the process: the
+// room fails as if its store had, without writing anything.
+func (rm *room) runSafely() {
+	defer func() {
+		if p := recover(); p != nil {
+			rm.log.Error("room panicked", "panic", p, "stack", string(debug.Stack()))
+			err := fmt.Errorf("internal error: %v", p)
+			rm.answer(rm.pending, err)
+			rm.pending = rm.pending[:0]
+			rm.drops = rm.drops[:0]
+			if rm.failed == nil && !rm.finished {
+				rm.fail(err)
+			}
+			// The rest of the batch is lost with the room's state; the
+			// callers among it are answered with the error.
+			for _, m := range rm.batch {
+				if m.call != nil {
+					m.call.reply(err)
+				}
+			}
+			rm.batch = rm.batch[:0]
+		}
+	}()
+	if !rm.loaded {
+		rm.load()
+	}
+	rm.drain()
 }
 
 // load reads the document from the store. Until it returns no message is
@@ -256,7 +293,7 @@ func (rm *room) drain() {
 func (rm *room) handle(m message) {
 	if rm.finished {
 		if m.call != nil {
-			m.call.done <- ErrClosed
+			m.call.reply(ErrClosed)
 		}
 		return
 	}
@@ -264,7 +301,7 @@ func (rm *room) handle(m message) {
 	case msgUpdate:
 		if rm.failed != nil {
 			if m.call != nil {
-				m.call.done <- rm.unavailable()
+				m.call.reply(rm.unavailable())
 			}
 			return
 		}
@@ -299,9 +336,9 @@ func (rm *room) handle(m message) {
 		}
 	case msgCall:
 		if rm.failed != nil {
-			m.call.done <- rm.unavailable()
+			m.call.reply(rm.unavailable())
 		} else {
-			m.call.done <- m.call.fn(rm)
+			m.call.reply(m.call.fn(rm))
 		}
 	case msgUnload, msgShutdown:
 		rm.finish(m.kind == msgShutdown)
@@ -566,9 +603,9 @@ func (rm *room) answer(pending []pendingUpdate, err error) {
 		}
 		switch {
 		case u.err != nil:
-			u.call.done <- fmt.Errorf("%w: %w", ErrInvalidUpdate, u.err)
+			u.call.reply(fmt.Errorf("%w: %w", ErrInvalidUpdate, u.err))
 		default:
-			u.call.done <- err
+			u.call.reply(err)
 		}
 	}
 }

@@ -732,3 +732,22 @@ func TestCloseReason(t *testing.T) {
 		t.Fatal("short reason changed")
 	}
 }
+
+func TestPanicCostsOnlyTheRoom(t *testing.T) {
+	h := newHarness(t, nil)
+	h.seed("d", item(1, 0, 'k'))
+	a, sa := h.join("d", "a")
+	b, sb := h.join("d", "b")
+	sa.Update(item(0xfe, 0, '!'))
+	settle(sa.room)
+	wantClosed(t, a, CloseInternalError, "internal error")
+	wantClosed(t, b, CloseInternalError, "internal error")
+	if n := h.store.appends.Load(); n != 0 {
+		t.Fatalf("%d appends after a panic", n)
+	}
+	sa.Leave()
+	sb.Leave()
+	if got := h.text("d"); got != "k" {
+		t.Fatalf("text %q after the failed room", got)
+	}
+}
