@@ -1,5 +1,3 @@
-//go:build !nocrdt
-
 package doc
 
 import "github.com/quirehq/quire/crdt"
