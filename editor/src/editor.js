@@ -38,15 +38,18 @@ const renderPeople = () => {
     .sort(([a, sa], [b, sb]) => (b === ydoc.clientID) - (a === ydoc.clientID) || String(sa.user.name).localeCompare(String(sb.user.name)))
   for (const [id, s] of states) {
     const me = id === ydoc.clientID
+    // a peer's state is whatever it sent: keep its name short and its color a color
+    const name = String(s.user.name).slice(0, 40)
+    const dot = /^#[0-9a-f]{3,8}$/i.test(String(s.user.color)) ? s.user.color : '#888'
     const chip = el(me ? 'button' : 'span', {
       class: 'person' + (me ? ' me' : ''),
       'data-client': String(id),
-      title: me ? 'You (click to change your name)' : `${s.user.name} is here`,
+      title: me ? 'You (click to change your name)' : `${name} is here`,
       type: me ? 'button' : null,
       onclick: me ? () => askName(true) : null
     }, [
-      el('span', { class: 'dot', style: { background: s.user.color || '#888' } }),
-      el('span', { class: 'pname' }, [String(s.user.name) + (me ? ' (you)' : '')])
+      el('span', { class: 'dot', style: { background: dot } }),
+      el('span', { class: 'pname' }, [name + (me ? ' (you)' : '')])
     ])
     box.append(chip)
   }

@@ -35,8 +35,8 @@ const render = (docs) => {
     if (who && who.length) {
       for (const w of who) {
         whoBox.append(el('span', { class: 'person' }, [
-          el('span', { class: 'dot', style: { background: w.color || '#888' } }),
-          el('span', { class: 'pname' }, [String(w.name || 'Anonymous')])
+          el('span', { class: 'dot', style: { background: /^#[0-9a-f]{3,8}$/i.test(String(w.color)) ? w.color : '#888' } }),
+          el('span', { class: 'pname' }, [String(w.name || 'Anonymous').slice(0, 40)])
         ]))
       }
     } else if (count > 0) {
