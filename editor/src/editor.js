@@ -55,7 +55,24 @@ const renderPeople = () => {
   }
   $('people-count').textContent = states.length === 1 ? 'only you' : `${states.length} here`
 }
-awareness.on('change', renderPeople)
+// Remote carets put the peer's color into a style attribute (y-codemirror.next): a peer that sends
+// "red; position: fixed; ..." could restyle our page. Clean the states before anything draws them
+// (this listener is registered before the editor's).
+const sanitize = ({ added, updated }) => {
+  for (const id of [...added, ...updated]) {
+    const s = awareness.getStates().get(id)
+    if (id === ydoc.clientID || !s || typeof s.user !== 'object' || s.user === null) continue
+    for (const k of ['color', 'colorLight']) {
+      if (k in s.user && !/^#[0-9a-f]{3,8}$/i.test(String(s.user[k]))) s.user[k] = '#888888'
+    }
+    if (typeof s.user.name !== 'string') s.user.name = 'Anonymous'
+    else if (s.user.name.length > 40) s.user.name = s.user.name.slice(0, 40)
+  }
+}
+awareness.on('change', (changes) => {
+  sanitize(changes)
+  renderPeople()
+})
 
 // askName shows the small inline dialog (not window.prompt, which blocks the page).
 const askName = (changing) => {
