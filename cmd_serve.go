@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/quirehq/quire/doc"
+	"github.com/quirehq/quire/persist"
+	"github.com/quirehq/quire/server"
+)
+
+// serveConfig is what `quire serve` is told by flags and environment.
+type serveConfig struct {
+	listen          string
+	db              string
+	roomIdle        time.Duration
+	readLimit       int64
+	synchronous     string
+	compactRows     int
+	compactBytes    int64
+	shutdownTimeout time.Duration
+	logLevel        string
+	logFormat       string
+}
+
+// envOr returns the environment variable key, or def when it is unset.
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}
+
+// parseServe reads the flags of `quire serve`. Every flag has an environment
+// variable (QUIRE_ + its name in upper case, dashes as underscores) that sets
+// its default; the flag wins.
+func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c serveConfig
+	var errs []error
+	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
+		env := envName(name)
+		if v, ok := os.LookupEnv(env); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("$%s: %w", env, err))
+			} else {
+				def = d
+			}
+		}
+		fs.DurationVar(p, name, def, usage+" ($"+env+")")
+	}
+	num := func(p *int64, name string, def int64, usage string) {
+		env := envName(name)
+		if v, ok := os.LookupEnv(env); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("$%s: %w", env, err))
+			} else {
+				def = n
+			}
+		}
+		fs.Int64Var(p, name, def, usage+" ($"+env+")")
+	}
+	str := func(p *string, name, def, usage string) {
+		env := envName(name)
+		fs.StringVar(p, name, envOr(env, def), usage+" ($"+env+")")
+	}
+	str(&c.listen, "listen", "127.0.0.1:8080", "address to listen on, HOST:PORT (port 0: any free port)")
+	str(&c.db, "db", "./data/quire.db", "SQLite database file (created with its directory if missing)")
+	dur(&c.roomIdle, "room-idle", doc.DefaultIdleTimeout, "unload a document this long after its last peer left")
+	num(&c.readLimit, "read-limit", server.DefaultReadLimit, "largest WebSocket message or posted update, in bytes")
+	str(&c.synchronous, "sync", persist.DefaultSynchronous, "SQLite synchronous mode: NORMAL survives a crash of the process, FULL also a power loss")
+	var rows int64
+	num(&rows, "compact-rows", doc.DefaultCompactRows, "snapshot a document when its update log has this many rows")
+	num(&c.compactBytes, "compact-bytes", doc.DefaultCompactBytes, "snapshot a document when its update log has this many bytes")
+	dur(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long SIGTERM waits for connections and rooms to finish")
+	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	str(&c.logFormat, "log-format", "text", "text or json")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: quire serve [--listen HOST:PORT] [--db PATH] [flags]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c.compactRows = int(rows)
+	if len(errs) > 0 {
+		return c, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+func envName(flagName string) string {
+	return "QUIRE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is neither text nor json", format)
+}
+
+// runServe runs the collaboration server until SIGTERM or SIGINT, then stops
+// accepting, closes the WebSockets (1001), flushes every room, closes the
+// store and exits 0.
+func runServe(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseServe(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "quire serve: %v\n", err)
+		return 2
+	}
+	log, err := newLogger(stderr, cfg.logLevel, cfg.logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "quire serve: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("quire serve failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) (err error) {
+	metrics := server.NewMetrics()
+	store, err := persist.OpenSQLite(cfg.db, persist.SQLiteOptions{
+		Synchronous: cfg.synchronous,
+		OnCommit:    metrics.ObserveCommit,
+		Logger:      log,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := store.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close the store: %w", cerr)
+		}
+	}()
+	srv, err := server.New(server.Config{
+		Store:        store,
+		Logger:       log,
+		Metrics:      metrics,
+		RoomIdle:     cfg.roomIdle,
+		ReadLimit:    cfg.readLimit,
+		CompactRows:  cfg.compactRows,
+		CompactBytes: cfg.compactBytes,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		srv.Close(context.Background())
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "db", cfg.db, "sync", cfg.synchronous)
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-served:
+		srv.Close(context.Background())
+		return fmt.Errorf("serve: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	// Stop accepting and finish the plain HTTP requests; the WebSockets are
+	// hijacked connections, which Shutdown does not see: the Server closes
+	// them, then its rooms commit what they hold.
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	if err := srv.Close(sctx); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
