@@ -220,7 +220,7 @@ func readDeleteSet(d *decoder) *deleteSet {
 		for j := uint64(0); j < count && d.err == nil; j++ {
 			clock := d.readVarUint()
 			length := d.readVarUint()
-			if d.err == nil && (clock > maxSafeInt || length > maxSafeInt || client > maxSafeInt) {
+			if d.err == nil && (clock > maxSafeInt || length > maxSafeInt) {
 				// JS numbers stop being exact here; Yjs could not have written it.
 				d.fail(errRange)
 			}

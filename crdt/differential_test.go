@@ -49,6 +49,16 @@ type recordedOrder struct {
 	Batches     [][]int      `json:"batches"`
 	Emitted     [][]int      `json:"emitted"`
 	Checkpoints []checkpoint `json:"checkpoints"`
+	// YjsStuckFrom, when set, is the first step after which Yjs held structs
+	// pending although their dependencies had arrived (a Yjs 13.6 retry bug,
+	// see crdt/oracle/lib.mjs); Ideal is what the doc would hold at the end
+	// without it. By default the test requires Yjs's actual behaviour, bug
+	// included; with QUIRE_ORACLE_IDEAL set it requires Ideal instead.
+	YjsStuckFrom int `json:"yjsStuckFrom"`
+	Ideal        *struct {
+		Text        string `json:"text"`
+		StateVector string `json:"stateVector"`
+	} `json:"ideal"`
 }
 
 type checkpoint struct {
@@ -74,7 +84,25 @@ func (o *recordedOrder) steps() [][]int {
 	return s
 }
 
-func (o *recordedOrder) final() checkpoint { return o.Checkpoints[len(o.Checkpoints)-1] }
+// idealMode: QUIRE_ORACLE_IDEAL set, the test requires a correct integration
+// of pending structs where Yjs got stuck, instead of Yjs's behaviour.
+var idealMode = os.Getenv("QUIRE_ORACLE_IDEAL") != ""
+
+// final is what the doc must hold after the whole order, and whether its
+// encoded state is known (in ideal mode, for an order where Yjs got stuck on
+// its pending structs, only the text and state vector are).
+func (o *recordedOrder) final() (checkpoint, bool) {
+	if idealMode && o.YjsStuckFrom > 0 {
+		return checkpoint{After: -1, Text: o.Ideal.Text, StateVector: o.Ideal.StateVector}, false
+	}
+	return o.Checkpoints[len(o.Checkpoints)-1], true
+}
+
+// trusted reports whether Yjs's result after step n (1-based) is to be
+// required: always, except in ideal mode once Yjs got stuck.
+func (o *recordedOrder) trusted(n int) bool {
+	return !idealMode || o.YjsStuckFrom == 0 || n < o.YjsStuckFrom
+}
 
 func (r *recording) update(i int) []byte { return r.blobs[r.Updates[i].Blob] }
 
@@ -153,7 +181,8 @@ func TestDifferential(t *testing.T) {
 				if !o.batched() {
 					t.Run(o.Name+"-transact", func(t *testing.T) {
 						rng := rand.New(rand.NewPCG(uint64(rec.Seed), uint64(i)))
-						replayBatched(t, rec, o.Seq, rng, o.final(), rec.StateOrderInvariant && o.LocalsOnly)
+						want, stateKnown := o.final()
+						replayBatched(t, rec, o.Seq, rng, want, stateKnown && rec.StateOrderInvariant && o.LocalsOnly)
 					})
 				}
 			}
@@ -183,19 +212,29 @@ func replayRecorded(t *testing.T, rec *recording, o *recordedOrder) {
 		if err != nil {
 			t.Fatalf("step %d of %d (updates %v): %v", i+1, len(steps), step, err)
 		}
-		if o.Emitted != nil {
+		if o.Emitted != nil && o.trusted(i+1) {
 			checkEmitted(t, rec, i, step, changed, o.Emitted[i])
 		}
 		for len(cps) > 0 && cps[0].After == i+1 {
-			// Mid-way, read the text through a copy: in Yjs asking for a root's
-			// type can change what later transactions do (a Y.Text root runs the
-			// formatting cleanup), and the Yjs replay never asked.
-			checkState(t, rec, doc, cps[0], fmt.Sprintf("after step %d of %d", i+1, len(steps)), i+1 < len(steps), true)
+			if o.trusted(i + 1) {
+				// Mid-way, read the text through a copy when nothing is pending:
+				// in Yjs asking for a root's type can change what later
+				// transactions do (a Y.Text root runs the formatting cleanup), and
+				// the Yjs replay never asked.
+				checkState(t, rec, doc, cps[0], fmt.Sprintf("after step %d of %d", i+1, len(steps)), i+1 < len(steps) && !cps[0].Pending, true)
+			}
 			cps = cps[1:]
 		}
 	}
 	if len(cps) > 0 {
 		t.Fatalf("recording has a checkpoint after step %d, but the order has %d steps", cps[0].After, len(steps))
+	}
+	switch {
+	case o.YjsStuckFrom > 0 && idealMode:
+		want, _ := o.final()
+		checkState(t, rec, doc, want, fmt.Sprintf("after all %d steps (Yjs got stuck with integrable structs pending from step %d on; this is what a correct doc holds)", len(steps), o.YjsStuckFrom), false, false)
+	case o.YjsStuckFrom > 0:
+		t.Logf("Yjs held integrable structs pending from step %d on (its retry bug); required Yjs's actual results", o.YjsStuckFrom)
 	}
 }
 
@@ -237,7 +276,7 @@ func TestDifferentialShuffles(t *testing.T) {
 		rec := recs[name]
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			want := rec.Orders[0].final() // the emission order: local updates only
+			want, _ := rec.Orders[0].final() // the emission order: causal, local updates only
 			locals := rec.locals()
 			for v := range 4 {
 				rng := rand.New(rand.NewPCG(uint64(rec.Seed), 1000+uint64(v)))

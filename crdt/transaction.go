@@ -75,6 +75,12 @@ func (tx *Transaction) beforeClock(ci uint32) uint32 {
 // carries. Changes cannot be rolled back: when fn returns an error, what it
 // changed before stays, the update describing it is returned with the error.
 func (d *Doc) Transact(fn func(tx *Transaction) error) (changed []byte, err error) {
+	return d.transact(fn, true)
+}
+
+// transact is Transact; encode false skips encoding the update, as a Yjs
+// doc without 'update' listeners does.
+func (d *Doc) transact(fn func(tx *Transaction) error, encode bool) (changed []byte, err error) {
 	if d.tx != nil {
 		return nil, ErrNestedTransaction
 	}
@@ -84,10 +90,10 @@ func (d *Doc) Transact(fn func(tx *Transaction) error) (changed []byte, err erro
 			return
 		}
 		// fn panicked: leave the document usable, then let the panic go on.
-		d.commit(tx)
+		d.commit(tx, encode)
 	}()
 	err = fn(tx)
-	changed = d.commit(tx)
+	changed = d.commit(tx, encode)
 	return changed, err
 }
 
@@ -126,7 +132,7 @@ func (tx *Transaction) ApplyUpdate(update []byte) error {
 
 // commit is cleanupTransactions: collect garbage, merge structs, and encode
 // the transaction's update.
-func (d *Doc) commit(tx *Transaction) []byte {
+func (d *Doc) commit(tx *Transaction, encode bool) []byte {
 	tx.done = true
 	d.tx = nil
 	ds := &tx.ds
@@ -169,7 +175,7 @@ func (d *Doc) commit(tx *Transaction) []byte {
 		}
 	}
 	var out []byte
-	if !ds.empty() || len(tx.touched) > 0 {
+	if encode && (!ds.empty() || len(tx.touched) > 0) {
 		out = d.encodeTxUpdate(tx)
 	}
 	d.compactText()

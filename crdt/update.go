@@ -80,7 +80,7 @@ func decodeUpdate(b []byte) (*decodedUpdate, error) {
 		if d.err != nil {
 			break
 		}
-		if client > maxSafeInt || clock > maxClock {
+		if clock > maxClock {
 			d.fail(errRange)
 			break
 		}
@@ -119,7 +119,7 @@ func decodeUpdate(b []byte) (*decodedUpdate, error) {
 func (d *decoder) readID() rawID {
 	client := d.readVarUint()
 	clock := d.readVarUint()
-	if d.err == nil && (client > maxSafeInt || clock > maxClock) {
+	if d.err == nil && clock > maxClock {
 		d.fail(errRange)
 	}
 	return rawID{client, clock}
