@@ -9,14 +9,18 @@ const pick = (o, ...keys) => {
   return undefined
 }
 
-// people returns the names of the editors in a document now, or a bare count when only that is known.
+// people returns who is in a document now: names when the server gives them (an array of
+// {name, color} under "editors"), else a bare count ("peers": connections open now).
 const people = (d) => {
-  const p = pick(d, 'peers', 'editors', 'users', 'present')
-  if (Array.isArray(p)) {
-    return { count: p.length, list: p.map((x) => typeof x === 'string' ? { name: x } : (x && (x.user || x)) || {}) }
+  for (const k of ['editors', 'people', 'users', 'present', 'peers']) {
+    const p = d[k]
+    if (Array.isArray(p)) {
+      const list = p.map((x) => typeof x === 'string' ? { name: x } : (x && (x.user || x)) || {})
+      const n = pick(d, 'peers', 'peer_count')
+      return { count: typeof n === 'number' ? Math.max(n, list.length) : list.length, list }
+    }
   }
-  if (typeof p === 'number') return { count: p, list: null }
-  const n = pick(d, 'peer_count', 'peerCount', 'connections', 'clients')
+  const n = pick(d, 'peers', 'peer_count', 'peerCount', 'connections', 'clients')
   return { count: typeof n === 'number' ? n : 0, list: null }
 }
 
