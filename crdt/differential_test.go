@@ -106,6 +106,25 @@ func (o *recordedOrder) trusted(n int) bool {
 
 func (r *recording) update(i int) []byte { return r.blobs[r.Updates[i].Blob] }
 
+// stateComparable reports whether an order of this recording other than the
+// recorded ones must still end in the recorded encoded state: Yjs's encoded
+// state was the same for every recorded order of the local updates, and holds
+// no GC structs. The run-length layout of GC structs (children of deleted
+// types) depends on the delivery order in Yjs, so where there are any, an
+// unrecorded order has no known expected state.
+func (r *recording) stateComparable() bool {
+	if !r.StateOrderInvariant {
+		return false
+	}
+	want, _ := r.Orders[0].final()
+	for _, l := range describeUpdate(r.blobs[want.State]) {
+		if strings.HasSuffix(l, " GC") {
+			return false
+		}
+	}
+	return true
+}
+
 // locals are the indices of the updates peers emitted for local transactions.
 func (r *recording) locals() []int {
 	var out []int
@@ -182,7 +201,7 @@ func TestDifferential(t *testing.T) {
 					t.Run(o.Name+"-transact", func(t *testing.T) {
 						rng := rand.New(rand.NewPCG(uint64(rec.Seed), uint64(i)))
 						want, stateKnown := o.final()
-						replayBatched(t, rec, o.Seq, rng, want, stateKnown && rec.StateOrderInvariant && o.LocalsOnly)
+						replayBatched(t, rec, o.Seq, rng, want, stateKnown && o.LocalsOnly && rec.stateComparable())
 					})
 				}
 			}
@@ -268,8 +287,8 @@ func replayBatched(t *testing.T, rec *recording, seq []int, rng *rand.Rand, want
 // TestDifferentialShuffles replays the local updates of every recording in
 // seeded random orders of its own, with duplicates, one by one or in Transact
 // batches: the text and state vector must be Yjs's (they are the same for
-// every order), and so must the encoded state where the recorded orders showed
-// Yjs's encoded state not to depend on the order.
+// every order), and so must the encoded state where it cannot depend on the
+// order (see stateComparable).
 func TestDifferentialShuffles(t *testing.T) {
 	recs := loadRecordings(t)
 	for _, name := range sortedNames(recs) {
@@ -288,7 +307,7 @@ func TestDifferentialShuffles(t *testing.T) {
 				}
 				if v%2 == 1 {
 					t.Run(fmt.Sprintf("transact%d", v), func(t *testing.T) {
-						replayBatched(t, rec, seq, rng, want, rec.StateOrderInvariant)
+						replayBatched(t, rec, seq, rng, want, rec.stateComparable())
 					})
 					continue
 				}
@@ -299,7 +318,7 @@ func TestDifferentialShuffles(t *testing.T) {
 							t.Fatalf("step %d (update %d): %v", i+1, k, err)
 						}
 					}
-					checkState(t, rec, doc, want, fmt.Sprintf("after %d updates %v", len(seq), seq), false, rec.StateOrderInvariant)
+					checkState(t, rec, doc, want, fmt.Sprintf("after %d updates %v", len(seq), seq), false, rec.stateComparable())
 				})
 			}
 		})
