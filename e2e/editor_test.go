@@ -236,24 +236,39 @@ func TestEditorDocumentList(t *testing.T) {
 }
 
 // TestEditorPassesToken: with auth on, the editor opened with ?token= hands the token to the
-// WebSocket (?token=) and to the API (Authorization: Bearer), syncs, and its edit reaches the server.
+// WebSocket (?token=) and to the API (Authorization: Bearer), syncs, and its edit reaches the server;
+// opened without a token it says it was refused; opened with a read-only token it shows the text,
+// is read-only and says so, and the server's text does not change.
 func TestEditorPassesToken(t *testing.T) {
 	requireChromium(t)
 	const secret = "editor-test-secret-0123456789abcdef"
 	s := StartServer(t, ServerOpts{Args: []string{"--auth-secret", secret}})
 	id := "editor-token-doc"
-	cmd := exec.Command(quireBin, "token", "--doc", id, "--ttl", "1h")
-	cmd.Env = append(os.Environ(), "QUIRE_AUTH_SECRET="+secret)
-	tok, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("quire token: %v", err)
+	mint := func(extra ...string) string {
+		t.Helper()
+		cmd := exec.Command(quireBin, append([]string{"token", "--doc", id, "--ttl", "1h"}, extra...)...)
+		cmd.Env = append(os.Environ(), "QUIRE_AUTH_SECRET="+secret)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		tok, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("quire token %v: %v\n%s", extra, err, stderr.String())
+		}
+		return strings.TrimSpace(string(tok))
 	}
-	token := strings.TrimSpace(string(tok))
+	token, roToken := mint(), mint("--read-only")
 	const text = "written with a token"
 	var res struct {
-		Text string `json:"text"`
+		Text     string `json:"text"`
+		Denied   string `json:"denied"`
+		ReadOnly struct {
+			AriaReadOnly string `json:"ariaReadOnly"`
+		} `json:"readOnly"`
 	}
-	runBrowser(t, &res, "editor_token.mjs", "--base", s.URL, "--doc", id, "--token", token, "--text", text)
+	runBrowser(t, &res, "editor_token.mjs", "--base", s.URL, "--doc", id, "--token", token, "--text", text, "--ro-token", roToken)
+	if res.ReadOnly.AriaReadOnly != "true" {
+		t.Errorf("the read-only page's editor has aria-readonly=%q, want true", res.ReadOnly.AriaReadOnly)
+	}
 	if res.Text != text {
 		t.Fatalf("the page shows %q, want %q", res.Text, text)
 	}
