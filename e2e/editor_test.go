@@ -108,7 +108,8 @@ func createDoc(t *testing.T, s *Server, name string) string {
 // TestEditorTwoPeopleTypeAtOnce: two Chromium pages type into one document at the same moment and
 // end with the same text, which is also the text the server's own CRDT renders; Alice's undo takes
 // back her typing and never Bob's; Alice's cursor and selection appear on Bob's page with her name
-// and color (the script fails otherwise); the picture of both editors is written to
+// and color, and a hostile peer's "color" cannot restyle the page (the script fails otherwise);
+// the picture of both editors is written to
 // e2e/artifacts/editor-side-by-side.png.
 func TestEditorTwoPeopleTypeAtOnce(t *testing.T) {
 	requireChromium(t)

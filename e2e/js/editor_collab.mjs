@@ -97,6 +97,30 @@ try {
   log({ step: 'cursor', ...caret })
   if (caret.color !== ALICE.rgb) fail(`Alice's caret on Bob's page has color ${caret.color}, want ${ALICE.rgb}`)
 
+  // A hostile peer's "color" cannot restyle Alice's page (carets put it into a style attribute).
+  const ctxM = await browser.newContext({ viewport })
+  await preset(ctxM, 'Mallory')
+  const m = await ctxM.newPage()
+  await m.goto(url)
+  await m.waitForSelector('#status[data-state=synced]', WAIT)
+  await m.evaluate(() => {
+    const { awareness, view } = window.quire
+    const evil = 'red; position: fixed; inset: 0; z-index: 9999'
+    awareness.setLocalStateField('user', { name: 'Mallory', color: evil, colorLight: evil })
+    view.focus()
+    view.dispatch({ selection: { anchor: 0, head: 3 } })
+  })
+  const mallory = await a.waitForFunction(() => {
+    for (const info of document.querySelectorAll('.cm-ySelectionInfo')) {
+      if (info.textContent === 'Mallory') return info.closest('.cm-ySelectionCaret').getAttribute('style')
+    }
+    return null
+  }, null, WAIT).then((h) => h.jsonValue())
+  log({ step: 'hostile color', style: mallory })
+  if (/fixed|inset|z-index/.test(mallory)) fail(`a peer's color restyled the page: ${mallory}`)
+  await ctxM.close()
+  await a.waitForFunction(() => ![...document.querySelectorAll('.cm-ySelectionInfo')].some((e) => e.textContent === 'Mallory'), null, WAIT)
+
   // Bob's cursor, for the picture.
   await b.evaluate(() => window.quire.view.focus())
   await a.waitForSelector(`.cm-ySelectionInfo >> text=${BOB.name}`, WAIT)
