@@ -128,7 +128,8 @@ const status = new SyncStatus(provider, ydoc, {
     box.dataset.state = s.state
     box.dataset.pending = String(s.pending)
     $('status-text').textContent = s.label
-    box.title = s.deniedReason ? `${s.label} (${s.deniedReason})` : s.label
+    const why = s.deniedReason || s.readOnlyReason
+    box.title = why && !s.label.includes(why) ? `${s.label} (${why})` : s.label
     // Refused or read-only: typing would only make text the server will never take.
     const ro = s.readOnly || s.denied
     if (ro !== wasReadOnly) {

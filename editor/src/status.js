@@ -44,9 +44,11 @@ export class SyncStatus {
     this.answeredServer = false
     this.everConnected = false
     this.online = navigator.onLine !== false
-    /** reason given by the server when it refused us (auth message or a 44xx close) */
+    /** why the server refused this page (a 44xx close, or 401/403 from the API); '' if it did not */
     this.deniedReason = ''
+    /** this person may read but not write (a read-only token, or the server said so) */
     this.readOnly = false
+    this.readOnlyReason = ''
     this.history = [] // every state shown, for tests and debugging
     /** false until the page asks the provider to connect (it first loads the local copy) */
     this.started = false
@@ -69,11 +71,7 @@ export class SyncStatus {
       const pos = decoder.pos
       origAuth(encoder, decoder, p, emitSynced, type)
       // permission denied: [0, reason string]; read it ourselves to show the reason
-      if (decoder.arr[pos] === 0) {
-        this.readOnly = true
-        this.deniedReason = readString(decoder.arr, pos + 1) || 'permission denied'
-        this.#update()
-      }
+      if (decoder.arr[pos] === 0) this.setReadOnly(readString(decoder.arr, pos + 1) || 'permission denied')
     }
 
     provider.on('status', () => {
@@ -117,7 +115,7 @@ export class SyncStatus {
   /** setReadOnly records that this person may read but not write, with the reason shown. */
   setReadOnly (reason) {
     this.readOnly = true
-    this.deniedReason = reason
+    this.readOnlyReason = reason
     this.#update()
   }
 
@@ -134,7 +132,7 @@ export class SyncStatus {
 
   /** The server refused this page; reconnecting will not help. */
   get denied () {
-    return this.deniedReason !== '' && !this.readOnly
+    return this.deniedReason !== ''
   }
 
   /** start is called when the page first asks the provider to connect. */
