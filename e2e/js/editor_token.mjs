@@ -1,6 +1,6 @@
 // The editor opened with ?token=... passes the token on: as the WebSocket's ?token= (the provider's
 // params) and as "Authorization: Bearer" on its API calls; with it, the page syncs and its edits
-// reach the server. With --ro-token, a page opened with a read-only token is read-only and says
+// reach the server; "Copy link" copies the document's address without the token. With --ro-token, a page opened with a read-only token is read-only and says
 // so; a page opened without a token says the server refused it (and why) instead of
 // "reconnecting" forever. Prints JSON lines; the last is {"done":true,...}.
 //
@@ -14,6 +14,7 @@ const WAIT = { timeout: 30000 }
 const browser = await launch()
 try {
   const ctx = await browser.newContext()
+  await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base })
   await preset(ctx, 'Tokened', '#2a9d8f')
   const page = await ctx.newPage()
   page.on('pageerror', (e) => log({ pageerror: e.message }))
@@ -36,8 +37,13 @@ try {
   if (sockets.length === 0 || bad.length) fail(`WebSocket URLs without the token: ${JSON.stringify(sockets)}`)
   if (api.length === 0 || api.some((r) => !r.auth)) fail(`API calls without the bearer token: ${JSON.stringify(api)}`)
   if (home !== `/?token=${encodeURIComponent(token)}`) fail(`home link ${home} drops the token`)
+  // Copy link: the document's address, without the sender's own token.
+  await page.click('#copy-link')
+  await page.waitForSelector('#copy-link[data-copied=yes]', WAIT)
+  const copied = await page.evaluate(() => navigator.clipboard.readText())
+  if (copied !== `${base}/d/${encodeURIComponent(doc)}`) fail(`Copy link copied ${JSON.stringify(copied)}`)
   const written = await page.evaluate(() => window.quire.ytext.toString())
-  log({ step: 'read-write', sockets, api, home, text: written })
+  log({ step: 'read-write', sockets, api, home, copied, text: written })
 
   // Without a token: refused, and the page says why.
   const anon = await (await browser.newContext()).newPage()
