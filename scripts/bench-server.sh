@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds quire and runs the load benchmark of ../shared/bench with Quire
+# beside Hocuspocus and the y-websocket reference server, in one run, and
+# prints the table. Extra arguments go to bench.mjs (e.g. --workload W1
+# --runs 3 --duration 5).
+#
+#   bash scripts/bench-server.sh [bench.mjs options]
+#
+# Quire runs with durable commits (its default: SQLite WAL, synchronous
+# NORMAL, every update committed before any peer receives it), on a fresh
+# database per run under /tmp.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bench="${QUIRE_BENCH_DIR:-$root/../shared/bench}"
+if [ ! -f "$bench/bench.mjs" ]; then
+	echo "bench-server: no load generator at $bench (set QUIRE_BENCH_DIR)" >&2
+	exit 1
+fi
+mkdir -p "$root/bin"
+go build -o "$root/bin/quire" "$root"
+if [ ! -d "$bench/node_modules" ]; then
+	(cd "$bench" && npm ci --no-audit --no-fund)
+fi
+dbdir="$(mktemp -d /tmp/quire-bench.XXXXXX)"
+trap 'rm -rf "$dbdir"' EXIT
+cd "$bench"
+node bench.mjs \
+	--server hocuspocus \
+	--server yws \
+	--server "quire=cmd:$root/bin/quire serve --listen 127.0.0.1:{port} --db $dbdir/quire-{port}.db --log-level warn" \
+	--runs "${RUNS:-3}" \
+	"$@"
