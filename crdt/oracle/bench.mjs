@@ -44,7 +44,7 @@ const compare = (goFile, nodeFile) => {
       if (unit === 'ns/op') r.ns.push(v)
       else if (unit === 'B/op') r.bytes.push(v)
       else if (unit === 'allocs/op') r.allocs.push(v)
-      else if (/retained|heap/.test(unit)) r.retained.push(v) // a custom b.ReportMetric, in bytes
+      else if (/retained|heap|live/.test(unit)) r.retained.push(v) // a custom b.ReportMetric, in bytes
     }
     goRows.set(m[1], r)
   }
