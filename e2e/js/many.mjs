@@ -1,9 +1,10 @@
 // Many documents at once from one process: one stock WebsocketProvider per
 // document, for the scale test.
 //
-// Usage: node e2e/js/many.mjs --url ws://HOST:PORT/ws --prefix P --count N
+// Usage: node e2e/js/many.mjs --url ws://HOST:PORT/ws --count N
 // Input (JSON lines):
-//   {"cmd":"open","round":R}  open documents P-0 ... P-(N-1) at once, wait
+//   {"cmd":"open","prefix":P,"round":R}
+//                             open documents P-0 ... P-(N-1) at once, wait
 //                             until all are synced, check each text is
 //                             lines(R-1), then append the line of round R
 //   {"cmd":"close"}           destroy every provider (leave every document)
@@ -15,8 +16,8 @@ import WebSocket from 'ws'
 import readline from 'node:readline'
 import { parseArgs, emit, fail } from './lib.mjs'
 
-const args = parseArgs(process.argv.slice(2), { url: '', prefix: '', count: '200' })
-if (!args.url || !args.prefix) fail('--url and --prefix are required')
+const args = parseArgs(process.argv.slice(2), { url: '', count: '200' })
+if (!args.url) fail('--url is required')
 const count = Number(args.count)
 
 const lines = (i, rounds) => {
@@ -28,11 +29,11 @@ const lines = (i, rounds) => {
 let open = []
 
 const commands = {
-  async open ({ round }) {
+  async open ({ prefix, round }) {
     open = []
     for (let i = 0; i < count; i++) {
       const doc = new Y.Doc()
-      const provider = new WebsocketProvider(args.url, `${args.prefix}-${i}`, doc, { WebSocketPolyfill: WebSocket, disableBc: true })
+      const provider = new WebsocketProvider(args.url, `${prefix}-${i}`, doc, { WebSocketPolyfill: WebSocket, disableBc: true })
       open.push({ doc, provider })
     }
     await Promise.all(open.map(({ provider }) => new Promise((resolve) => {
