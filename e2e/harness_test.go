@@ -141,6 +141,13 @@ func requireNode(t testing.TB) {
 	t.Skip(why)
 }
 
+// Flags of `quire serve` beyond the --listen and --db of DESIGN.md that the
+// tests use (see cmd_serve.go).
+const (
+	roomIdleFlag    = "--room-idle"    // how long a room without peers stays loaded
+	compactRowsFlag = "--compact-rows" // snapshot a document when its log has this many rows
+)
+
 // ServerOpts configures StartServer.
 type ServerOpts struct {
 	DB   string   // database path; empty means <t.TempDir()>/quire.db

@@ -12,7 +12,6 @@ import (
 
 const (
 	scaleDocs     = 200
-	roomIdleFlag  = "--room-idle" // quire serve: how long a room without peers stays loaded
 	roomsGauge    = "quire_rooms" // /metrics: rooms currently loaded
 	goroutines    = "go_goroutines"
 	unloadTimeout = 30 * time.Second

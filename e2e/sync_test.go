@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -81,10 +82,12 @@ func TestLateJoinerAndOfflineEdits(t *testing.T) {
 // start on the same database, a fresh client gets exactly the state the
 // editors converged on. The editors are killed before the stop, so nothing
 // can come back from them: only the database. Two rounds, so the second
-// restart loads a document written across two server lifetimes.
+// restart loads a document written across two server lifetimes. A low
+// compaction threshold makes the store snapshot the document several times,
+// so loading goes through a snapshot plus the log after it.
 func TestRestartKeepsEverything(t *testing.T) {
 	t.Parallel()
-	s := StartServer(t, ServerOpts{})
+	s := StartServer(t, ServerOpts{Args: []string{compactRowsFlag, "50", "--log-level", "debug"}})
 	const doc = "restart"
 	var want Report
 	for round := range 2 {
@@ -106,6 +109,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 		s.Restart(t)
 		checkServerHas(t, s, doc, want)
 	}
+	t.Logf("server log: %d lines, %d mention compaction", strings.Count(s.Log(), "\n"), strings.Count(s.Log(), "compact"))
 	fresh := startClient(t, s, "fresh", doc, 300)
 	fresh.waitSynced(t)
 	if r := fresh.report(t); r.Text != want.Text || r.SV.String() != want.SV.String() {
