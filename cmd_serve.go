@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -33,6 +34,7 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	logLevel        string
 	logFormat       string
+	pprof           string
 }
 
 // envOr returns the environment variable key, or def when it is unset.
@@ -90,6 +92,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	dur(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long SIGTERM waits for connections and rooms to finish")
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	str(&c.logFormat, "log-format", "text", "text or json")
+	str(&c.pprof, "pprof", "", "serve net/http/pprof on this address, for profiling (off when empty; never expose it)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: quire serve [--listen HOST:PORT] [--db PATH] [flags]")
 		fs.PrintDefaults()
@@ -105,6 +108,24 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 		return c, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// startPprof serves the profiler on its own listener, so that it is never
+// reachable through the public address.
+func startPprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Warn("pprof not started", "err", err)
+		return
+	}
+	log.Info("pprof listening", "addr", ln.Addr().String())
+	go http.Serve(ln, mux)
 }
 
 func envName(flagName string) string {
@@ -188,6 +209,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) (err error) {
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	if cfg.pprof != "" {
+		startPprof(cfg.pprof, log)
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "db", cfg.db, "sync", cfg.synchronous)
 	served := make(chan error, 1)
