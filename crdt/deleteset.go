@@ -50,7 +50,14 @@ func (ds *deleteSet) entry(client uint64) *dsEntry {
 	i := ds.find(client)
 	if i < 0 {
 		i = len(ds.entries)
-		ds.entries = append(ds.entries, dsEntry{client: client})
+		if i < cap(ds.entries) {
+			// Reuse the ranges buffer of a reset set (transactions are pooled).
+			ds.entries = ds.entries[:i+1]
+			ds.entries[i].client = client
+			ds.entries[i].ranges = ds.entries[i].ranges[:0]
+		} else {
+			ds.entries = append(ds.entries, dsEntry{client: client})
+		}
 		if ds.index != nil {
 			ds.index[client] = i
 		} else if len(ds.entries) > 16 {
@@ -166,13 +173,20 @@ func (ds *deleteSet) write(e *encoder) {
 		e.writeVarUint(0)
 		return
 	}
-	order := make([]int, len(ds.entries))
-	for i := range order {
-		order[i] = i
+	var order []int
+	if len(ds.entries) > 1 {
+		order = make([]int, len(ds.entries))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return cmpDesc(ds.entries[a].client, ds.entries[b].client) })
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmpDesc(ds.entries[a].client, ds.entries[b].client) })
-	e.writeVarUint(uint64(len(order)))
-	for _, i := range order {
+	e.writeVarUint(uint64(len(ds.entries)))
+	for k := range ds.entries {
+		i := k
+		if order != nil {
+			i = order[k]
+		}
 		en := ds.entries[i]
 		e.writeVarUint(en.client)
 		e.writeVarUint(uint64(len(en.ranges)))

@@ -99,6 +99,7 @@ type clientStructs struct {
 	// recorded only for the clients a transaction touches.
 	txEpoch  uint64
 	txBefore uint32
+	hint     int // position of the last lookup in structs
 }
 
 // pendingStructs are structs that could not be integrated yet, kept as an

@@ -76,8 +76,22 @@ type refCursor struct {
 // are not in this update are returned as rest.
 func (d *Doc) integrateStructs(tx *Transaction, u *decodedUpdate) *restStructs {
 	clientRefs := make(map[uint64]*refCursor, len(u.segments))
+	nrefs, nbytes := 0, 0
 	for _, s := range u.segments {
 		clientRefs[s.client] = &refCursor{refs: s.refs} // a later run of a client replaces an earlier one, as in Yjs
+		nrefs += len(s.refs)
+		for i := range s.refs {
+			nbytes += len(s.refs[i].str)
+		}
+	}
+	// Grow the arenas once for a large update instead of doubling.
+	if nrefs > 64 {
+		d.items = slices.Grow(d.items, nrefs)
+		d.text = slices.Grow(d.text, nbytes)
+		for _, s := range u.segments {
+			ci := d.clientIndex(s.client)
+			d.clients[ci].structs = slices.Grow(d.clients[ci].structs, len(s.refs))
+		}
 	}
 	ids := make([]uint64, 0, len(clientRefs))
 	for c := range clientRefs {
@@ -190,26 +204,26 @@ func (d *Doc) getMissing(tx *Transaction, r *ref) (uint64, bool) {
 	if r.kind == kindGC || r.kind == kindSkip {
 		return 0, false
 	}
-	if o := r.origin; o != nil && o.client != r.client && o.clock >= d.stateOf(o.client) {
+	if o := r.origin; r.hasOrig && o.client != r.client && o.clock >= d.stateOf(o.client) {
 		return o.client, true
 	}
-	if o := r.rorigin; o != nil && o.client != r.client && o.clock >= d.stateOf(o.client) {
+	if o := r.rorigin; r.hasROrig && o.client != r.client && o.clock >= d.stateOf(o.client) {
 		return o.client, true
 	}
 	if r.parent == parentID && r.parentID.client != r.client && r.parentID.clock >= d.stateOf(r.parentID.client) {
 		return r.parentID.client, true
 	}
 	r.left, r.right, r.ptype, r.psub = 0, 0, 0, 0
-	if o := r.origin; o != nil {
-		ci := d.clientIdx[o.client]
-		r.left = d.getItemCleanEnd(tx, ci, uint32(o.clock))
+	if r.hasOrig {
+		ci := d.clientIdx[r.origin.client]
+		r.left = d.getItemCleanEnd(tx, ci, uint32(r.origin.clock))
 		l := &d.items[r.left]
-		r.origin = &rawID{o.client, uint64(l.clock + l.length - 1)}
+		r.origin.clock = uint64(l.clock + l.length - 1)
 	}
-	if o := r.rorigin; o != nil {
-		ci := d.clientIdx[o.client]
-		r.right = d.getItemCleanStart(tx, ci, uint32(o.clock))
-		r.rorigin = &rawID{o.client, uint64(d.items[r.right].clock)}
+	if r.hasROrig {
+		ci := d.clientIdx[r.rorigin.client]
+		r.right = d.getItemCleanStart(tx, ci, uint32(r.rorigin.clock))
+		r.rorigin.clock = uint64(d.items[r.right].clock)
 	}
 	switch {
 	case (r.left != 0 && d.items[r.left].isGC()) || (r.right != 0 && d.items[r.right].isGC()):
@@ -250,10 +264,10 @@ func (d *Doc) integrateRef(tx *Transaction, r *ref, offset uint64) {
 		return
 	}
 	it := item{client: ci, clock: clock, length: length, kind: r.kind, parent: r.ptype, sub: r.psub, left: r.left, right: r.right}
-	if r.origin != nil {
+	if r.hasOrig {
 		it.origin = mkRef(d.clientIndex(r.origin.client), uint32(r.origin.clock))
 	}
-	if r.rorigin != nil {
+	if r.hasROrig {
 		it.rorigin = mkRef(d.clientIndex(r.rorigin.client), uint32(r.rorigin.clock))
 	}
 	if offset > 0 {

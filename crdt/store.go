@@ -32,18 +32,35 @@ func (d *Doc) addStruct(ii int32) {
 // findIndex is findIndexSS: the position of the struct holding clock in the
 // client's list. The clock must be below the client's state.
 func (d *Doc) findIndex(ci uint32, clock uint32) int {
-	s := d.clients[ci].structs
+	c := &d.clients[ci]
+	s := c.structs
 	lo, hi := 0, len(s)-1
 	// The last struct is the common target (the end of the document a
-	// client is typing at): test it first.
+	// client is typing at): test it first; then the neighbourhood of the
+	// previous lookup, since integration walks a client's structs in order.
 	if last := &d.items[s[hi]]; last.clock <= clock {
 		return hi
+	}
+	if h := c.hint; h < hi {
+		if it := &d.items[s[h]]; it.clock <= clock {
+			if clock < it.clock+it.length {
+				return h
+			}
+			if it := &d.items[s[h+1]]; it.clock <= clock && clock < it.clock+it.length {
+				c.hint = h + 1
+				return h + 1
+			}
+			lo = h + 1
+		} else {
+			hi = h - 1
+		}
 	}
 	for lo <= hi {
 		mid := int(uint(lo+hi) >> 1)
 		it := &d.items[s[mid]]
 		if it.clock <= clock {
 			if clock < it.clock+it.length {
+				c.hint = mid
 				return mid
 			}
 			lo = mid + 1

@@ -106,6 +106,9 @@ func (t *Text) Insert(tx *Transaction, pos int, s string) error {
 		}
 		p.left, p.right = p.right, r.right
 	}
+	if d.extendLeft(tx, t.t, ci, p, s, units) {
+		return nil
+	}
 	off := uint32(len(d.text))
 	d.text = append(d.text, s...)
 	tx.touch(d, ci)
@@ -174,6 +177,9 @@ func (p *textPos) forward(d *Doc) {
 	r := &d.items[p.right]
 	if r.kind == kindFormat && !r.deleted() {
 		x := &d.ext[r.content]
+		if p.attrs == nil {
+			p.attrs = &attrMap{}
+		}
 		p.attrs.update(x.key, x.val)
 	}
 	p.left, p.right = p.right, r.right
@@ -185,7 +191,7 @@ func (p *textPos) forward(d *Doc) {
 // to know the attributes in effect.
 func (d *Doc) findPosition(tx *Transaction, ti int32, pos int) textPos {
 	t := &d.types[ti]
-	p := textPos{attrs: &attrMap{}}
+	var p textPos
 	if !t.hasFormatting {
 		if pos == 0 {
 			p.right = t.start
@@ -200,6 +206,7 @@ func (d *Doc) findPosition(tx *Transaction, ti int32, pos int) textPos {
 		p.left, p.right = x, d.items[x].right
 		return p
 	}
+	p.attrs = &attrMap{}
 	p.right = t.start
 	count := uint32(pos)
 	for p.right != 0 && count > 0 {
@@ -271,6 +278,9 @@ type attrMap struct {
 }
 
 func (m *attrMap) idx(k string) int {
+	if m == nil {
+		return -1
+	}
 	for i, x := range m.keys {
 		if x == k {
 			return i
@@ -313,5 +323,48 @@ func (m *attrMap) update(k string, v jsValue) {
 }
 
 func (m *attrMap) clone() *attrMap {
+	if m == nil {
+		return nil
+	}
 	return &attrMap{keys: append([]string(nil), m.keys...), vals: append([]jsValue(nil), m.vals...)}
+}
+
+// extendLeft handles the common case of typing: the new text continues the
+// string item to its left, which is this client's last struct. Yjs creates
+// an item and merges it into that one when the transaction ends
+// (tryToMergeWithLefts); the result, and the update encoded from it, are the
+// same when the left item simply grows, which saves an item and an index
+// update per keystroke. It reports whether it did so.
+func (d *Doc) extendLeft(tx *Transaction, ti int32, ci uint32, p textPos, s string, units uint32) bool {
+	if p.left == 0 {
+		return false
+	}
+	it := &d.items[p.left]
+	structs := d.clients[ci].structs
+	if it.kind != kindString || it.deleted() || it.client != ci || it.sub != 0 ||
+		len(structs) == 0 || structs[len(structs)-1] != p.left || it.right != p.right {
+		return false
+	}
+	var rightID idRef
+	if p.right != 0 {
+		rightID = d.items[p.right].id()
+	}
+	if it.rorigin != rightID {
+		return false
+	}
+	tx.touch(d, ci)
+	if int(it.content+it.clen) != len(d.text) {
+		off := d.appendText(d.stringBytes(it))
+		d.deadText += int(it.clen)
+		it.content = off
+	}
+	d.text = append(d.text, s...)
+	it.clen += uint32(len(s))
+	it.length += units
+	t := &d.types[ti]
+	t.length += int(units)
+	if t.index != nil {
+		t.index.setLen(d, p.left, it.visibleLen())
+	}
+	return true
 }

@@ -204,9 +204,12 @@ func (d *Doc) nextClientID() uint64 {
 // encodeTxUpdate is writeUpdateMessageFromTransaction: the structs of every
 // client from its state before the transaction, and the deletions.
 func (d *Doc) encodeTxUpdate(tx *Transaction) []byte {
-	e := &encoder{}
-	clients := slices.Clone(tx.touched)
-	slices.SortFunc(clients, func(a, b uint32) int { return cmpDesc(d.clients[a].id, d.clients[b].id) })
+	e := &encoder{buf: make([]byte, 0, 128)}
+	clients := tx.touched
+	if len(clients) > 1 {
+		clients = slices.Clone(clients)
+		slices.SortFunc(clients, func(a, b uint32) int { return cmpDesc(d.clients[a].id, d.clients[b].id) })
+	}
 	e.writeVarUint(uint64(len(clients)))
 	for _, ci := range clients {
 		d.writeStructs(e, ci, d.clients[ci].txBefore)

@@ -21,8 +21,10 @@ type ref struct {
 	kind     uint8 // kindGC, kindSkip or an item content kind
 	parent   uint8 // parentNone, parentKey or parentID
 	hasSub   bool
-	origin   *rawID
-	rorigin  *rawID
+	hasOrig  bool // origin is set
+	hasROrig bool // rorigin is set
+	origin   rawID
+	rorigin  rawID
 	parentID rawID
 	key      string // root name (parentKey)
 	sub      string // parentSub
@@ -139,12 +141,10 @@ func (d *decoder) readRef(r *ref) {
 	default:
 		r.kind = info & 0x1f
 		if info&0x80 != 0 {
-			id := d.readID()
-			r.origin = &id
+			r.origin, r.hasOrig = d.readID(), true
 		}
 		if info&0x40 != 0 {
-			id := d.readID()
-			r.rorigin = &id
+			r.rorigin, r.hasROrig = d.readID(), true
 		}
 		if info&0xc0 == 0 {
 			if d.readVarUint() == 1 {
@@ -166,11 +166,10 @@ func (d *decoder) readRef(r *ref) {
 		// Causality: an item can only refer to earlier clocks of its own
 		// client. Yjs throws on anything else halfway through integration;
 		// rejecting it here keeps a bad update from changing anything.
-		for _, id := range []*rawID{r.origin, r.rorigin} {
-			if id != nil && id.client == r.client && id.clock >= r.clock {
-				d.fail(errSelfRef)
-				return
-			}
+		if (r.hasOrig && r.origin.client == r.client && r.origin.clock >= r.clock) ||
+			(r.hasROrig && r.rorigin.client == r.client && r.rorigin.clock >= r.clock) {
+			d.fail(errSelfRef)
+			return
 		}
 		if r.parent == parentID && r.parentID.client == r.client && r.parentID.clock >= r.clock {
 			d.fail(errSelfRef)
@@ -290,30 +289,30 @@ func writeRef(e *encoder, r *ref, offset uint64) {
 		e.writeVarUint(r.length - offset)
 		return
 	}
-	origin := r.origin
+	origin, hasOrig := r.origin, r.hasOrig
 	if offset > 0 {
-		origin = &rawID{r.client, r.clock + offset - 1}
+		origin, hasOrig = rawID{r.client, r.clock + offset - 1}, true
 	}
 	info := r.kind
-	if origin != nil {
+	if hasOrig {
 		info |= 0x80
 	}
-	if r.rorigin != nil {
+	if r.hasROrig {
 		info |= 0x40
 	}
 	if r.hasSub {
 		info |= 0x20
 	}
 	e.writeUint8(info)
-	if origin != nil {
+	if hasOrig {
 		e.writeVarUint(origin.client)
 		e.writeVarUint(origin.clock)
 	}
-	if r.rorigin != nil {
+	if r.hasROrig {
 		e.writeVarUint(r.rorigin.client)
 		e.writeVarUint(r.rorigin.clock)
 	}
-	if origin == nil && r.rorigin == nil {
+	if !hasOrig && !r.hasROrig {
 		if r.parent == parentKey {
 			e.writeVarUint(1)
 			e.writeVarString(r.key)
@@ -344,7 +343,7 @@ func sliceRef(r *ref, diff uint64) ref {
 	if r.kind == kindGC || r.kind == kindSkip {
 		return out
 	}
-	out.origin = &rawID{r.client, r.clock + diff - 1}
+	out.origin, out.hasOrig = rawID{r.client, r.clock + diff - 1}, true
 	switch r.kind {
 	case kindString:
 		e := encoder{}
