@@ -58,9 +58,11 @@ func (sv SV) covers(b SV) bool {
 // Report is a client's answer to the "report" command.
 type Report struct {
 	ClientID uint64 `json:"clientID"`
-	Text     string `json:"text"`
 	SV       SV     `json:"sv"`
-	State    string `json:"state"` // base64 of Y.encodeStateAsUpdate
+	Len      int    `json:"len"`   // text length in UTF-16 units
+	Hash     string `json:"hash"`  // sha256 of the text, hex
+	Text     string `json:"text"`  // unless asked without
+	State    string `json:"state"` // base64 of Y.encodeStateAsUpdate, if asked for
 }
 
 // StateBytes is the client's full state as a v1 update.
@@ -130,10 +132,21 @@ func (c *Client) waitSV(t testing.TB, sv SV) {
 	c.do(t, map[string]any{"cmd": "waitSV", "sv": sv})
 }
 
-// report asks for the client's text, state vector and state.
+// report asks for the client's state vector and text.
 func (c *Client) report(t testing.TB) Report {
 	t.Helper()
-	id := c.send(t, map[string]any{"cmd": "report"})
+	return c.reportOpts(t, true, false)
+}
+
+// reportState asks for the client's state vector, text and full state.
+func (c *Client) reportState(t testing.TB) Report {
+	t.Helper()
+	return c.reportOpts(t, true, true)
+}
+
+func (c *Client) reportOpts(t testing.TB, text, state bool) Report {
+	t.Helper()
+	id := c.send(t, map[string]any{"cmd": "report", "text": text, "state": state})
 	var r Report
 	c.Expect(t, cmdTimeout, "report", &r)
 	c.finish(t, id)
@@ -160,7 +173,7 @@ func converge(t testing.TB, clients ...*Client) Report {
 	t.Helper()
 	var svs []SV
 	for _, c := range clients {
-		svs = append(svs, c.report(t).SV)
+		svs = append(svs, c.reportOpts(t, false, false).SV)
 	}
 	want := union(svs...)
 	ids := make([]int, len(clients))
@@ -174,13 +187,13 @@ func converge(t testing.TB, clients ...*Client) Report {
 	for {
 		reports := make([]Report, len(clients))
 		for i, c := range clients {
-			reports[i] = c.report(t)
+			reports[i] = c.reportOpts(t, false, false)
 		}
 		diff := ""
 		for i, r := range reports[1:] {
-			if r.Text != reports[0].Text {
-				diff = fmt.Sprintf("clients diverge: %s has %d chars %q..., %s has %d chars %q...",
-					clients[0].Name, len(reports[0].Text), head(reports[0].Text), clients[i+1].Name, len(r.Text), head(r.Text))
+			if r.Hash != reports[0].Hash {
+				diff = fmt.Sprintf("clients diverge: %s has %d chars (sha256 %.12s), %s has %d chars (sha256 %.12s)",
+					clients[0].Name, reports[0].Len, reports[0].Hash, clients[i+1].Name, r.Len, r.Hash)
 				break
 			}
 			if r.SV.String() != reports[0].SV.String() {
@@ -192,7 +205,11 @@ func converge(t testing.TB, clients ...*Client) Report {
 			if !reports[0].SV.covers(want) {
 				t.Fatalf("converged state vector %v misses %v", reports[0].SV, want)
 			}
-			return reports[0]
+			final := clients[0].report(t)
+			if final.Hash != reports[0].Hash || final.SV.String() != reports[0].SV.String() {
+				t.Fatalf("%s changed after convergence: no client was editing", clients[0].Name)
+			}
+			return final
 		}
 		if time.Now().After(deadline) {
 			t.Fatal(diff)

@@ -35,7 +35,7 @@ func TestCrashLosesNothingAWatcherSaw(t *testing.T) {
 		typer.Kill()
 		// After the kill nothing can reach the watcher any more: its state
 		// now is everything it ever received from the server.
-		seen := watcher.report(t)
+		seen := watcher.reportState(t)
 		watcher.Kill()
 		if seen.SV[strconv.FormatUint(typer.ClientID, 10)] == 0 {
 			t.Fatalf("cycle %d: the watcher saw none of the typer's edits (sv %v)", cycle, seen.SV)
@@ -44,7 +44,7 @@ func TestCrashLosesNothingAWatcherSaw(t *testing.T) {
 		s.Restart(t)
 		fresh := startClient(t, s, "fresh", doc, 700+cycle)
 		fresh.waitSynced(t)
-		got := fresh.report(t)
+		got := fresh.reportState(t)
 		fresh.Kill()
 		if !got.SV.covers(seen.SV) {
 			t.Fatalf("cycle %d: after kill -9 the server's state vector %v lacks updates the watcher received (%v)", cycle, got.SV, seen.SV)

@@ -13,7 +13,7 @@
 //   change {sv, len}            (--watch) every update this client received
 //   awareness {states}          (--awareness) every awareness change: clientID -> state
 //   done {id, cmd, ...}         a command finished
-//   report {clientID, text, sv, state}   answer to "report" (state: base64 v1 update)
+//   report {clientID, sv, len, hash, text?, state?}   answer to "report" (state: base64 v1 update)
 //   error {msg}                 anything unexpected; the Go side fails the test
 // Input: one JSON command per line, run one after the other:
 //   {"cmd":"waitSynced"}                       until provider.synced
@@ -23,7 +23,9 @@
 //   {"cmd":"insert","pos":0,"text":"x"}        one insert
 //   {"cmd":"waitSV","sv":{"123":4}}            until the local state vector covers sv
 //   {"cmd":"waitText","text":"..."}            until the text equals
-//   {"cmd":"report"}                           text, state vector and full state
+//   {"cmd":"report","text":true,"state":false} state vector, text length and
+//                                              sha256, the text, the full state
+//   {"cmd":"bulk","n":10,"size":1000}          n appends of size characters
 //   {"cmd":"disconnect"} / {"cmd":"connect"}   provider.disconnect()/connect()
 //   {"cmd":"setUser","name":"x"}               awareness.setLocalStateField('user', {name})
 //   {"cmd":"destroy"}                          provider.destroy(): leave the document
@@ -32,6 +34,7 @@ import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import WebSocket from 'ws'
 import readline from 'node:readline'
+import { createHash } from 'node:crypto'
 import { parseArgs, emit, fail, svToJSON, svCovers, mulberry32, randomEdit, sleep } from './lib.mjs'
 
 const args = parseArgs(process.argv.slice(2), {
@@ -126,15 +129,25 @@ const commands = {
     return {}
   },
   async waitText ({ text }) { await until(() => ytext.toString() === text); return {} },
-  async report () {
+  async report ({ text = true, state = false }) {
+    const s = ytext.toString()
     emit({
       ev: 'report',
       clientID: ydoc.clientID,
-      text: ytext.toString(),
       sv: svToJSON(localSV()),
-      state: Buffer.from(Y.encodeStateAsUpdate(ydoc)).toString('base64')
+      len: s.length,
+      hash: createHash('sha256').update(s).digest('hex'),
+      ...(text ? { text: s } : {}),
+      ...(state ? { state: Buffer.from(Y.encodeStateAsUpdate(ydoc)).toString('base64') } : {})
     })
     return {}
+  },
+  async bulk ({ n = 1, size = 1000 }) {
+    for (let i = 0; i < n; i++) {
+      ytext.insert(ytext.length, `[chunk ${i}]`.padEnd(size, '.'))
+      await sleep(0)
+    }
+    return { len: ytext.length }
   },
   async disconnect () { provider.disconnect(); return {} },
   async connect () { provider.connect(); return {} },
