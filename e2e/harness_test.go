@@ -636,6 +636,14 @@ func (p *NodeProc) Send(t testing.TB, v any) {
 	}
 }
 
+// SendLine writes one raw line to the process's stdin.
+func (p *NodeProc) SendLine(t testing.TB, line string) {
+	t.Helper()
+	if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
+		t.Fatalf("node %s: send %q: %v", p.Script, line, err)
+	}
+}
+
 // Wait closes stdin and waits for the process to exit by itself; it returns
 // its exit error (nil for status 0) or fails the test on timeout.
 func (p *NodeProc) Wait(t testing.TB, timeout time.Duration) error {

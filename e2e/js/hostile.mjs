@@ -16,6 +16,8 @@
 //   unknown-sync     sync message with sub-type 9
 //   big-frame        one 20 MB binary frame (a sync update of garbage)
 //   text-frame       a text frame
+//   stall            (with --join) send nothing more and stop reading: the
+//                    socket is paused until a line "resume" arrives on stdin
 // Output: {"ev":"sent","bytes":N} then {"ev":"closed","code":C,"reason":R}
 // (or {"ev":"timeout"} if the server left the connection open).
 import * as Y from 'yjs'
@@ -24,6 +26,7 @@ import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import * as syncProtocol from 'y-protocols/sync'
 import * as awarenessProtocol from 'y-protocols/awareness'
+import readline from 'node:readline'
 import { parseArgs, emit, fail, mulberry32 } from './lib.mjs'
 
 const args = parseArgs(process.argv.slice(2), { url: '', doc: '', mode: '', join: false, seed: '7', timeout: '15000' })
@@ -147,13 +150,15 @@ const payload = () => {
     }
     case 'text-frame':
       return 'a text frame is not a y-protocols message'
+    case 'stall':
+      return null
     default:
       fail(`unknown mode ${args.mode}`)
   }
 }
 
 const data = payload()
-if (typeof data !== 'string' && !rejectedByYjs(data)) {
+if (data instanceof Uint8Array && !rejectedByYjs(data)) {
   fail(`mode ${args.mode}: Yjs accepts this payload, it proves nothing`)
 }
 
@@ -163,6 +168,19 @@ let sent = false
 const send = () => {
   if (sent) return
   sent = true
+  if (data === null) {
+    // Stall: stop reading. What the server sends piles up in the socket
+    // buffers, then in the server.
+    ws._socket.pause()
+    emit({ ev: 'paused' })
+    readline.createInterface({ input: process.stdin }).on('line', (line) => {
+      if (line.trim() === 'resume') {
+        ws._socket.resume()
+        emit({ ev: 'resumed' })
+      }
+    })
+    return
+  }
   ws.send(data, { binary: typeof data !== 'string' }, (err) => {
     // The server may close while a big frame is still being written.
     if (err) emit({ ev: 'send-error', msg: String(err.message ?? err) })
@@ -183,8 +201,10 @@ ws.on('unexpected-response', (_req, res) => {
   emit({ ev: 'refused', status: res.statusCode })
   process.exit(0)
 })
+let received = 0
+ws.on('message', (buf) => { received += buf.byteLength })
 ws.on('close', (code, reason) => {
-  emit({ ev: 'closed', code, reason: reason.toString(), sent })
+  emit({ ev: 'closed', code, reason: reason.toString(), sent, received })
   process.exit(0)
 })
 setTimeout(() => { emit({ ev: 'timeout', sent }); process.exit(0) }, Number(args.timeout))
