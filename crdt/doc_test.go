@@ -191,6 +191,11 @@ func TestTextRandomEdits(t *testing.T) {
 			if _, err := peer.ApplyUpdate(changed); err != nil {
 				t.Fatal(err)
 			}
+			if step%100 == 0 {
+				if err := d.checkInvariants(); err != nil {
+					t.Fatalf("seed %d step %d: %v", seed, step, err)
+				}
+			}
 		}
 		a, _ := d.EncodeStateAsUpdate(nil)
 		b, _ := peer.EncodeStateAsUpdate(nil)

@@ -277,6 +277,12 @@ func (d *Doc) integrateRef(tx *Transaction, r *ref, offset uint64) {
 		if l.isGC() {
 			// Yjs would crash here; the sane reading is that the parent is gone.
 			it.parent = 0
+		} else if it.parent != 0 {
+			// The known part of this item decides where the rest belongs.
+			// For any update Yjs can write this is the parent found through
+			// the origin anyway; a forged one must not link the item into
+			// one list while counting it in another.
+			it.parent, it.sub = l.parent, l.sub
 		}
 	}
 	if countableKind(r.kind) {

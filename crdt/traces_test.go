@@ -2,6 +2,8 @@ package crdt
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -83,6 +85,9 @@ func TestYjsTraces(t *testing.T) {
 			}
 			if d.HasPending() {
 				t.Fatal("a whole document left structs pending")
+			}
+			if err := d.checkInvariants(); err != nil {
+				t.Fatal(err)
 			}
 			if got := d.GetText("text").String(); got != tr.text {
 				t.Fatalf("text differs: got %d bytes, want %d (first difference at %d)", len(got), len(tr.text), firstDiff(got, tr.text))
@@ -264,4 +269,53 @@ func firstDiff(a, b string) int {
 		}
 	}
 	return n
+}
+
+// TestReplayMatchesYjs replays every sequential trace as local edits, one
+// transaction per txn, and compares with Yjs replaying the same edits
+// (testdata/replays.json, from testdata/gen): the final encoded state must
+// be byte-identical (by SHA-256) and the updates of all transactions must
+// add up to as many bytes.
+func TestReplayMatchesYjs(t *testing.T) {
+	var want []struct {
+		Name        string
+		StateSHA256 string
+		StateBytes  int
+		SV          string
+		UpdateBytes int
+	}
+	readJSONFixture(t, "testdata/replays.json", &want)
+	traces := loadEditTraces(t)
+	if len(want) != len(traces) {
+		t.Fatalf("%d traces, %d recorded replays: regenerate testdata", len(traces), len(want))
+	}
+	for i, w := range want {
+		tr := &traces[i]
+		if tr.name != w.Name {
+			t.Fatalf("trace %d is %s, recorded %s", i, tr.name, w.Name)
+		}
+		t.Run(tr.name, func(t *testing.T) {
+			d, updateBytes := replay(t, tr, true)
+			if got := d.GetText("text").String(); got != tr.end {
+				t.Fatalf("final text differs at byte %d", firstDiff(got, tr.end))
+			}
+			if err := d.checkInvariants(); err != nil {
+				t.Fatal(err)
+			}
+			state, err := d.EncodeStateAsUpdate(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(state)
+			if got := hex.EncodeToString(sum[:]); got != w.StateSHA256 || len(state) != w.StateBytes {
+				t.Fatalf("final state: %d bytes sha256 %s, Yjs: %d bytes %s", len(state), got, w.StateBytes, w.StateSHA256)
+			}
+			if got := hex.EncodeToString(d.EncodeStateVector()); got != w.SV {
+				t.Fatalf("state vector %s, Yjs %s", got, w.SV)
+			}
+			if updateBytes != w.UpdateBytes {
+				t.Fatalf("updates add up to %d bytes, Yjs's to %d", updateBytes, w.UpdateBytes)
+			}
+		})
+	}
 }

@@ -3,14 +3,18 @@
 //
 //   node crdt/testdata/gen/gen.mjs
 //
-// It writes crdt/testdata/lib0.json (lib0 encodings) and
+// It writes crdt/testdata/lib0.json (lib0 encodings),
 // crdt/testdata/yjs.json (Yjs scenarios: updates a doc emits, states after
-// applying updates in a given order, local text edits and their updates).
+// applying updates in a given order, local text edits and their updates) and
+// crdt/testdata/replays.json (the digest of the state Yjs reaches replaying
+// each ../shared/traces/sequential trace as local edits).
 // Deterministic: fixed client ids, no randomness.
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { writeFileSync } from 'node:fs'
+import { writeFileSync, readFileSync, readdirSync, existsSync } from 'node:fs'
+import { gunzipSync } from 'node:zlib'
+import { createHash as sha256 } from 'node:crypto'
 
 const hex = u => u === null ? null : Buffer.from(u).toString('hex')
 const enc = f => { const e = encoding.createEncoder(); f(e); return hex(encoding.toUint8Array(e)) }
@@ -288,4 +292,45 @@ local('typing', 77, [
   ], Y.encodeStateAsUpdate(a))
 }
 writeFileSync('crdt/testdata/yjs.json', JSON.stringify(scenarios, null, 1) + '\n')
-console.log('wrote crdt/testdata/lib0.json and crdt/testdata/yjs.json')
+
+// ---- the sequential traces replayed in Yjs ---------------------------------
+// One transaction per txn with client id 1, positions converted from code
+// points to UTF-16 units. The final state is large, so only its SHA-256 and
+// length are kept; crdt's replay must produce the same bytes.
+const tracesDir = '../shared/traces/sequential'
+const replays = []
+if (existsSync(tracesDir)) {
+  for (const f of readdirSync(tracesDir).filter(f => f.endsWith('.json.gz')).sort()) {
+    const trace = JSON.parse(gunzipSync(readFileSync(`${tracesDir}/${f}`)).toString())
+    const doc = newDoc(1)
+    const text = doc.getText('text')
+    let updateBytes = 0
+    doc.on('update', u => { updateBytes += u.length })
+    const astral = /[\u{10000}-\u{10FFFF}]/u
+    const slow = astral.test(trace.startContent + trace.endContent) || trace.txns.some(t => t.patches.some(p => astral.test(p[2])))
+    let cps = Array.from(trace.startContent)
+    const units = (from, to) => { let n = 0; for (let i = from; i < to; i++) n += cps[i].length; return n }
+    if (trace.startContent) text.insert(0, trace.startContent)
+    for (const txn of trace.txns) {
+      doc.transact(() => {
+        for (const [pos, del, ins] of txn.patches) {
+          const upos = slow ? units(0, pos) : pos
+          if (del > 0) text.delete(upos, slow ? units(pos, pos + del) : del)
+          if (ins) text.insert(upos, ins)
+          if (slow) cps.splice(pos, del, ...Array.from(ins))
+        }
+      })
+    }
+    if (text.toString() !== trace.endContent) throw new Error(`${f}: Yjs replay does not give endContent`)
+    const state = Y.encodeStateAsUpdate(doc)
+    replays.push({
+      name: f.replace(/\.json\.gz$/, ''),
+      stateSHA256: sha256('sha256').update(state).digest('hex'),
+      stateBytes: state.length,
+      sv: hex(Y.encodeStateVector(doc)),
+      updateBytes
+    })
+  }
+}
+writeFileSync('crdt/testdata/replays.json', JSON.stringify(replays, null, 1) + '\n')
+console.log('wrote crdt/testdata/lib0.json, yjs.json and replays.json')

@@ -1,0 +1,57 @@
+package crdt
+
+import "fmt"
+
+// checkInvariants verifies the internal consistency of a document: every
+// client's structs cover its clocks without gaps, sequences are doubly
+// linked, type lengths match the items, position indexes match both.
+func (d *Doc) checkInvariants() error {
+	for ci := range d.clients {
+		c := &d.clients[ci]
+		var clock uint32
+		for i, ii := range c.structs {
+			it := &d.items[ii]
+			if it.client != uint32(ci) || it.clock != clock || it.length == 0 {
+				return fmt.Errorf("client %d struct %d: client %d clock %d length %d, want clock %d", c.id, i, it.client, it.clock, it.length, clock)
+			}
+			clock += it.length
+		}
+	}
+	for ti := 1; ti < len(d.types); ti++ {
+		t := &d.types[ti]
+		sum := 0
+		prev := int32(0)
+		for i := t.start; i != 0; i = d.items[i].right {
+			it := &d.items[i]
+			if it.left != prev {
+				return fmt.Errorf("type %d: item %d has left %d, want %d", ti, i, it.left, prev)
+			}
+			if it.parent != int32(ti) {
+				return fmt.Errorf("type %d: item %d has parent %d", ti, i, it.parent)
+			}
+			sum += it.visibleLen()
+			prev = i
+		}
+		if t.start != 0 && sum != t.length {
+			return fmt.Errorf("type %d: length %d, items add up to %d", ti, t.length, sum)
+		}
+		if ix := t.index; ix != nil {
+			if total := int(ix.sumOf(ix.root, ix.height == 0)); total != t.length {
+				return fmt.Errorf("type %d: index total %d, length %d", ti, total, t.length)
+			}
+			for i := t.start; i != 0; i = d.items[i].right {
+				leaf := &ix.leaves[d.items[i].leaf]
+				k := -1
+				for j := int32(0); j < leaf.n; j++ {
+					if leaf.items[j] == i {
+						k = int(j)
+					}
+				}
+				if k < 0 || int(leaf.lens[k]) != d.items[i].visibleLen() {
+					return fmt.Errorf("type %d: item %d missing or stale in its index leaf", ti, i)
+				}
+			}
+		}
+	}
+	return nil
+}
