@@ -20,7 +20,7 @@ func TestCrashLosesNothingAWatcherSaw(t *testing.T) {
 	t.Parallel()
 	s := StartServer(t, ServerOpts{Args: []string{compactRowsFlag, "20", "--log-level", "debug"}})
 	const doc = "crash"
-	for cycle := range 2 {
+	for cycle := range 3 {
 		typer := startClient(t, s, "typer", doc, 500+cycle)
 		watcher := startClient(t, s, "watcher", doc, 600+cycle, "--watch")
 		typer.waitSynced(t)
