@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,26 +20,21 @@ import (
 
 // wsConn is one WebSocket peer of a room. Its reader goroutine (readLoop)
 // decodes frames and hands them to the room; the room sends through Send,
-// which queues in a bounded outbox that a writer goroutine drains. The writer
-// exists only while there is something to write, so an idle connection costs
-// one parked goroutine.
+// which frames the message and writes it to the socket at once if it can
+// (see sock). An idle connection costs one parked goroutine and small buffers.
 type wsConn struct {
 	s     *Server
 	c     *websocket.Conn
+	out   *sock
 	id    uint64
 	docID string
-	log   *slog.Logger
-	sess  *doc.Session // set before the reader starts
 
 	lastRead atomic.Int64 // unix nanos of the last frame or pong received
 	pinging  atomic.Bool
 
 	mu       sync.Mutex
-	queue    [][]byte // messages waiting for the writer
-	queued   int64    // their bytes
-	writing  bool     // a writer goroutine is running
-	closing  bool     // Close was called: nothing more is queued or written
-	finished bool     // the reader is done (the socket is closed)
+	closing  bool // Close was called, or the reader is closing
+	finished bool // the reader is done (the socket is closed)
 }
 
 // upgrade serves GET /ws/{docID}: the id is checked before the upgrade (a bad
@@ -53,7 +49,12 @@ func (s *Server) upgrade(c echo.Context) error {
 	if s.closing.Load() {
 		return echo.NewHTTPError(503, "server shutting down")
 	}
-	ws, err := websocket.Accept(c.Response(), c.Request(), &websocket.AcceptOptions{
+	wc := &wsConn{s: s, id: s.nextID.Add(1), docID: id}
+	hw := &hijackWriter{ResponseWriter: c.Response(), wrap: func(conn net.Conn) *sockConn {
+		wc.out = newSock(conn, s.cfg.WriteTimeout, s.cfg.OutboxMessages, s.cfg.OutboxBytes, wc.writeFailed)
+		return &sockConn{Conn: conn, s: wc.out}
+	}}
+	ws, err := websocket.Accept(hw, c.Request(), &websocket.AcceptOptions{
 		OriginPatterns:  s.cfg.OriginPatterns,
 		CompressionMode: websocket.CompressionDisabled,
 	})
@@ -63,8 +64,7 @@ func (s *Server) upgrade(c echo.Context) error {
 		return nil
 	}
 	ws.SetReadLimit(s.cfg.ReadLimit)
-	wc := &wsConn{s: s, c: ws, id: s.nextID.Add(1), docID: id}
-	wc.log = s.log.With("conn", wc.id, "doc", id)
+	wc.c = ws
 	wc.lastRead.Store(time.Now().UnixNano())
 	if !s.track(wc) {
 		ws.Close(websocket.StatusGoingAway, "server shutting down")
@@ -72,12 +72,14 @@ func (s *Server) upgrade(c echo.Context) error {
 	}
 	sess, err := s.reg.Join(id, wc)
 	if err != nil {
-		wc.log.Warn("join failed", "err", err)
+		wc.logger().Warn("join failed", "err", err)
 		go wc.readLoop(nil)
 		wc.Close(doc.CloseGoingAway, "server shutting down")
 		return nil
 	}
-	wc.log.Debug("websocket connected", "remote", c.RealIP())
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		wc.logger().Debug("websocket connected", "remote", c.RealIP())
+	}
 	go wc.readLoop(sess)
 	return nil
 }
@@ -178,14 +180,14 @@ func (wc *wsConn) logEnd(err error) {
 	status := websocket.CloseStatus(err)
 	switch {
 	case status == websocket.StatusNormalClosure || status == websocket.StatusGoingAway || status == websocket.StatusNoStatusRcvd:
-		wc.log.Debug("websocket closed by peer", "code", int(status))
+		wc.logger().Debug("websocket closed by peer", "code", int(status))
 	case status != -1:
-		wc.log.Info("websocket closed by peer", "code", int(status), "reason", closeErrorReason(err))
+		wc.logger().Info("websocket closed by peer", "code", int(status), "reason", closeErrorReason(err))
 	case errors.Is(err, websocket.ErrMessageTooBig):
 		wc.s.metrics.closes.WithLabelValues("1009").Inc()
-		wc.log.Info("websocket closed: message too big", "err", err)
+		wc.logger().Info("websocket closed: message too big", "err", err)
 	default:
-		wc.log.Debug("websocket ended", "err", err)
+		wc.logger().Debug("websocket ended", "err", err)
 	}
 }
 
@@ -202,7 +204,6 @@ func (wc *wsConn) finish(sess *doc.Session) {
 	wc.mu.Lock()
 	wc.finished = true
 	wc.closing = true
-	wc.queue = nil
 	wc.mu.Unlock()
 	wc.c.CloseNow()
 	if sess != nil {
@@ -215,77 +216,43 @@ func (wc *wsConn) finish(sess *doc.Session) {
 func (wc *wsConn) closeNow(code websocket.StatusCode, reason string) {
 	wc.mu.Lock()
 	wc.closing = true
-	wc.queue = nil
 	wc.mu.Unlock()
+	wc.out.drop()
 	wc.s.metrics.closes.WithLabelValues(strconv.Itoa(int(code))).Inc()
-	wc.log.Info("closing websocket", "code", int(code), "reason", reason)
+	wc.logger().Info("closing websocket", "code", int(code), "reason", reason)
 	wc.c.Close(code, reason)
 }
 
-// Send implements doc.Peer: it queues msg for the writer and never blocks.
-// It returns false when the outbox is full (the room then drops the peer).
+// Send implements doc.Peer: it frames msg and writes it, or queues it when
+// the socket is busy; it never blocks. It returns false when the outbox is
+// full (the room then drops the peer).
 func (wc *wsConn) Send(msg []byte) bool {
-	wc.mu.Lock()
-	defer wc.mu.Unlock()
-	if wc.closing {
-		return true // the connection is going away anyway
-	}
-	if len(wc.queue) >= wc.s.cfg.OutboxMessages ||
-		(len(wc.queue) > 0 && wc.queued+int64(len(msg)) > wc.s.cfg.OutboxBytes) {
+	if !wc.out.send(msg) {
 		return false
 	}
-	wc.queue = append(wc.queue, msg)
-	wc.queued += int64(len(msg))
-	if !wc.writing {
-		wc.writing = true
-		go wc.writeLoop()
-	}
+	wc.s.metrics.messagesOut.Inc()
+	wc.s.metrics.bytesOut.Add(float64(len(msg)))
 	return true
 }
 
-// writeLoop writes the queued messages in order, each batch under one write
-// deadline, and ends when the queue is empty.
-func (wc *wsConn) writeLoop() {
-	var spare [][]byte
-	for {
-		wc.mu.Lock()
-		if wc.closing || len(wc.queue) == 0 {
-			wc.writing = false
-			wc.mu.Unlock()
-			return
-		}
-		batch := wc.queue
-		wc.queue = spare
-		wc.queued = 0
-		wc.mu.Unlock()
-
-		ctx, cancel := context.WithTimeout(context.Background(), wc.s.cfg.WriteTimeout)
-		var n int
-		for i, msg := range batch {
-			if err := wc.c.Write(ctx, websocket.MessageBinary, msg); err != nil {
-				cancel()
-				// The library has closed the connection; the reader ends
-				// and leaves the room.
-				wc.log.Info("websocket write failed", "err", err)
-				wc.mu.Lock()
-				wc.writing = false
-				wc.closing = true
-				wc.queue = nil
-				wc.mu.Unlock()
-				return
-			}
-			n += len(msg)
-			batch[i] = nil
-		}
-		cancel()
-		wc.s.metrics.messagesOut.Add(float64(len(batch)))
-		wc.s.metrics.bytesOut.Add(float64(n))
-		if cap(batch) <= 64 {
-			spare = batch[:0]
-		} else {
-			spare = nil
-		}
+// writeFailed is called once when a write to the socket failed (the peer is
+// gone, or did not read for WriteTimeout): the connection is closed, its
+// reader ends and leaves the room.
+func (wc *wsConn) writeFailed(err error) {
+	wc.mu.Lock()
+	gone := wc.finished || wc.closing
+	wc.mu.Unlock()
+	if !gone {
+		wc.logger().Info("websocket write failed", "err", err)
 	}
+	go wc.c.CloseNow()
+}
+
+// logger returns the server's logger with the connection's attributes. It is
+// made when needed: a logger kept per connection costs memory on every idle
+// socket.
+func (wc *wsConn) logger() *slog.Logger {
+	return wc.s.log.With("conn", wc.id, "doc", wc.docID)
 }
 
 // Close implements doc.Peer: it closes the connection with code and reason
@@ -298,14 +265,14 @@ func (wc *wsConn) Close(code doc.CloseCode, reason string) {
 		return
 	}
 	wc.closing = true
-	wc.queue = nil
 	// The reader still holds its count of connWG, so this Add cannot race
 	// with Server.Close's Wait reaching zero.
 	wc.s.connWG.Add(1)
 	wc.mu.Unlock()
+	wc.out.drop()
 	wc.s.metrics.closes.WithLabelValues(strconv.Itoa(int(code))).Inc()
 	if code != doc.CloseGoingAway {
-		wc.log.Info("closing websocket", "code", int(code), "reason", reason)
+		wc.logger().Info("closing websocket", "code", int(code), "reason", reason)
 	}
 	go func() {
 		defer wc.s.connWG.Done()
@@ -324,7 +291,7 @@ func (wc *wsConn) ping() {
 		gone := wc.finished || wc.closing
 		wc.mu.Unlock()
 		if !gone {
-			wc.log.Info("peer did not answer a ping: closing", "err", err)
+			wc.logger().Info("peer did not answer a ping: closing", "err", err)
 			wc.c.CloseNow()
 		}
 		return

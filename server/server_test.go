@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ type testServer struct {
 func newTestServer(t *testing.T, configure func(*Config)) *testServer {
 	t.Helper()
 	store := persist.NewMemory()
-	cfg := Config{Store: store, Logger: slog.New(slog.DiscardHandler)}
+	cfg := Config{Store: store, Logger: testLogger()}
 	if configure != nil {
 		configure(&cfg)
 	}
@@ -481,7 +482,6 @@ func (ts *testServer) connCount() int {
 }
 
 func TestOutboxBound(t *testing.T) {
-	s := &Server{cfg: Config{OutboxMessages: 3, OutboxBytes: 100}}
 	tests := []struct {
 		name  string
 		sizes []int
@@ -493,10 +493,10 @@ func TestOutboxBound(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wc := &wsConn{s: s, writing: true} // no writer: the queue only grows
+			s := &sock{maxMsgs: 3, maxBytes: 100, flushing: true} // nothing is written: the queue only grows
 			for i, n := range tt.sizes {
-				if got := wc.Send(make([]byte, n)); got != tt.want[i] {
-					t.Fatalf("Send #%d of %d bytes = %v, want %v", i, n, got, tt.want[i])
+				if got := s.send(make([]byte, n)); got != tt.want[i] {
+					t.Fatalf("send #%d of %d bytes = %v, want %v", i, n, got, tt.want[i])
 				}
 			}
 		})
@@ -508,4 +508,12 @@ func TestCloseReasonFits(t *testing.T) {
 	if len(r) > 123 || !strings.HasPrefix(strings.Repeat("ü", 100), r) {
 		t.Fatalf("reason %d bytes", len(r))
 	}
+}
+
+// testLogger discards logs unless QUIRE_TEST_LOG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("QUIRE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
 }
