@@ -25,6 +25,7 @@ const (
 // SV is a Yjs state vector as the scripts print it: client id -> clock.
 type SV map[string]uint64
 
+// String prints the entries sorted by client id, so equal vectors print alike.
 func (sv SV) String() string {
 	keys := slices.Sorted(maps.Keys(sv))
 	parts := make([]string, len(keys))

@@ -40,6 +40,7 @@ var (
 	setupErr   error  // why the module root or the binary is missing
 )
 
+// TestMain builds the quire binary once for the whole package.
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
@@ -687,12 +688,14 @@ type lockedBuffer struct {
 	buf bytes.Buffer
 }
 
+// Write appends p.
 func (b *lockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
+// String returns everything written so far.
 func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
