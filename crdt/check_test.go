@@ -9,8 +9,14 @@ func (d *Doc) checkInvariants() error {
 	for ci := range d.clients {
 		c := &d.clients[ci]
 		var clock uint32
+		if len(c.starts) != len(c.structs) {
+			return fmt.Errorf("client %d: %d starts for %d structs", c.id, len(c.starts), len(c.structs))
+		}
 		for i, ii := range c.structs {
 			it := &d.items[ii]
+			if c.starts[i] != it.clock {
+				return fmt.Errorf("client %d struct %d: start %d, clock %d", c.id, i, c.starts[i], it.clock)
+			}
 			if it.client != uint32(ci) || it.clock != clock || it.length == 0 {
 				return fmt.Errorf("client %d struct %d: client %d clock %d length %d, want clock %d", c.id, i, it.client, it.clock, it.length, clock)
 			}

@@ -94,6 +94,9 @@ func (s *itemSet) has(x int32) bool {
 type clientStructs struct {
 	id      uint64
 	structs []int32
+	// starts holds the first clock of each struct, in step with structs, so
+	// that lookups by clock search a compact array instead of the items.
+	starts []uint32
 	// txEpoch is the transaction that last added structs of this client and
 	// txBefore the client's state before it: Yjs's transaction.beforeState,
 	// recorded only for the clients a transaction touches.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf16"
@@ -268,5 +270,127 @@ func TestSummarize(t *testing.T) {
 	}
 	if _, err := Summarize(u[:len(u)-1]); err == nil {
 		t.Fatal("a truncated update summarized")
+	}
+}
+
+// edit runs fn in a transaction of d and returns the update it produced.
+func edit(t *testing.T, d *Doc, fn func(tx *Transaction, text *Text) error) []byte {
+	t.Helper()
+	u, err := d.Transact(func(tx *Transaction) error { return fn(tx, d.GetText("text")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// TestPendingDeletes: a deletion of content the doc has not seen waits,
+// survives other updates, and applies when the content arrives.
+func TestPendingDeletes(t *testing.T) {
+	a := NewDoc(Options{ClientID: 1})
+	insert := edit(t, a, func(tx *Transaction, x *Text) error { return x.Insert(tx, 0, "hello world") })
+	more := edit(t, a, func(tx *Transaction, x *Text) error { return x.Insert(tx, 11, "!") })
+	del := edit(t, a, func(tx *Transaction, x *Text) error { return x.Delete(tx, 0, 6) })
+
+	b := NewDoc(Options{ClientID: 2})
+	changed, err := b.ApplyUpdate(del)
+	if err != nil || changed != nil {
+		t.Fatalf("delete of unknown content: changed %x, err %v", changed, err)
+	}
+	if !b.HasPending() {
+		t.Fatal("the delete is not pending")
+	}
+	// Structs that depend on missing ones wait as well.
+	if _, err := b.ApplyUpdate(more); err != nil || !b.HasPending() || b.GetText("text").String() != "" {
+		t.Fatalf("out-of-order insert: err %v, text %q", err, b.GetText("text").String())
+	}
+	// While pending, the state handed to peers carries both, as Yjs's does.
+	state, _ := b.EncodeStateAsUpdate(nil)
+	c := NewDoc(Options{ClientID: 3})
+	if _, err := c.ApplyUpdate(state); err != nil || !c.HasPending() {
+		t.Fatalf("pending state did not carry over: %v", err)
+	}
+	changed, err = b.ApplyUpdate(insert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.HasPending() {
+		t.Fatal("still pending after the missing update arrived")
+	}
+	if got := b.GetText("text").String(); got != "world!" {
+		t.Fatalf("text %q", got)
+	}
+	// The update of that transaction holds everything that became real.
+	d := NewDoc(Options{ClientID: 4})
+	if _, err := d.ApplyUpdate(changed); err != nil || d.GetText("text").String() != "world!" {
+		t.Fatalf("changed update gives %q, %v", d.GetText("text").String(), err)
+	}
+	if _, err := c.ApplyUpdate(insert); err != nil || c.GetText("text").String() != "world!" || c.HasPending() {
+		t.Fatalf("peer from pending state: %q, %v", c.GetText("text").String(), err)
+	}
+}
+
+// structIDs lists the structs of client id as "clock+length" strings, with
+// a D for deleted items and GC for GC structs.
+func structIDs(d *Doc, client uint64) []string {
+	ci, ok := d.clientIndexOf(client)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, ii := range d.clients[ci].structs {
+		it := &d.items[ii]
+		s := strconv.Itoa(int(it.clock)) + "+" + strconv.Itoa(int(it.length))
+		switch {
+		case it.isGC():
+			s += "GC"
+		case it.deleted():
+			s += "D"
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestSplitsAndMerges follows the struct store of one client through
+// splits (an insert inside a run, a deletion of its middle) and the merges
+// at the end of each transaction.
+func TestSplitsAndMerges(t *testing.T) {
+	a := NewDoc(Options{ClientID: 1})
+	b := NewDoc(Options{ClientID: 2})
+	sync := func(u []byte) {
+		if _, err := b.ApplyUpdate(u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := []struct {
+		name string
+		fn   func(tx *Transaction, x *Text) error
+		want []string // structs of client 1 in b
+		text string
+	}{
+		{"typing merges", func(tx *Transaction, x *Text) error {
+			for i, c := range "abcdef" {
+				if err := x.Insert(tx, i, string(c)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, []string{"0+6"}, "abcdef"},
+		{"typing in two transactions merges", func(tx *Transaction, x *Text) error { return x.Insert(tx, 6, "gh") }, []string{"0+8"}, "abcdefgh"},
+		{"deleting the middle splits", func(tx *Transaction, x *Text) error { return x.Delete(tx, 2, 3) }, []string{"0+2", "2+3D", "5+3"}, "abfgh"},
+		{"inserting inside a run splits it", func(tx *Transaction, x *Text) error { return x.Insert(tx, 4, "X") }, []string{"0+2", "2+3D", "5+2", "7+1", "8+1"}, "abfgXh"},
+		{"deleting neighbours merges the deleted runs", func(tx *Transaction, x *Text) error { return x.Delete(tx, 1, 2) }, []string{"0+1", "1+5D", "6+1", "7+1", "8+1"}, "agXh"},
+	}
+	for _, st := range steps {
+		sync(edit(t, a, st.fn))
+		if got := structIDs(b, 1); !slices.Equal(got, st.want) {
+			t.Fatalf("%s: structs %v, want %v", st.name, got, st.want)
+		}
+		if got := structIDs(a, 1); !slices.Equal(got, st.want) {
+			t.Fatalf("%s: editor's structs %v, want %v", st.name, got, st.want)
+		}
+		if got := b.GetText("text").String(); got != st.text {
+			t.Fatalf("%s: text %q, want %q", st.name, got, st.text)
+		}
 	}
 }

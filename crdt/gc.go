@@ -77,9 +77,7 @@ func (d *Doc) tryToMergeWithLefts(ci uint32, pos int) int {
 	}
 	merged := pos - i
 	if merged > 0 {
-		s := d.clients[ci].structs
-		copy(s[pos+1-merged:], s[pos+1:])
-		d.clients[ci].structs = s[:len(s)-merged]
+		d.clients[ci].removeStructs(pos, merged)
 	}
 	return merged
 }

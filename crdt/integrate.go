@@ -91,6 +91,7 @@ func (d *Doc) integrateStructs(tx *Transaction, u *decodedUpdate) *restStructs {
 		for _, s := range u.segments {
 			ci := d.clientIndex(s.client)
 			d.clients[ci].structs = slices.Grow(d.clients[ci].structs, len(s.refs))
+			d.clients[ci].starts = slices.Grow(d.clients[ci].starts, len(s.refs))
 		}
 	}
 	ids := make([]uint64, 0, len(clientRefs))

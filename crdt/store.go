@@ -25,51 +25,50 @@ func (d *Doc) stateOf(client uint64) uint64 {
 // addStruct appends a struct to its client's list; it must start at the
 // client's state.
 func (d *Doc) addStruct(ii int32) {
-	ci := d.items[ii].client
-	d.clients[ci].structs = append(d.clients[ci].structs, ii)
+	it := &d.items[ii]
+	c := &d.clients[it.client]
+	c.structs = append(c.structs, ii)
+	c.starts = append(c.starts, it.clock)
 }
 
 // findIndex is findIndexSS: the position of the struct holding clock in the
 // client's list. The clock must be below the client's state.
 func (d *Doc) findIndex(ci uint32, clock uint32) int {
 	c := &d.clients[ci]
-	s := c.structs
-	lo, hi := 0, len(s)-1
+	starts := c.starts
+	hi := len(starts) - 1
 	// The last struct is the common target (the end of the document a
 	// client is typing at): test it first; then the neighbourhood of the
 	// previous lookup, since integration walks a client's structs in order.
-	if last := &d.items[s[hi]]; last.clock <= clock {
+	if starts[hi] <= clock {
 		return hi
 	}
+	lo := 0
 	if h := c.hint; h < hi {
-		if it := &d.items[s[h]]; it.clock <= clock {
-			if clock < it.clock+it.length {
+		if starts[h] <= clock {
+			if clock < starts[h+1] {
 				return h
 			}
-			if it := &d.items[s[h+1]]; it.clock <= clock && clock < it.clock+it.length {
+			if h+2 > hi || clock < starts[h+2] {
 				c.hint = h + 1
 				return h + 1
 			}
-			lo = h + 1
+			lo = h + 2
 		} else {
 			hi = h - 1
 		}
 	}
-	for lo <= hi {
-		mid := int(uint(lo+hi) >> 1)
-		it := &d.items[s[mid]]
-		if it.clock <= clock {
-			if clock < it.clock+it.length {
-				c.hint = mid
-				return mid
-			}
-			lo = mid + 1
+	// The struct holding clock is the last one starting at or before it.
+	for lo < hi {
+		mid := int(uint(lo+hi+1) >> 1)
+		if starts[mid] <= clock {
+			lo = mid
 		} else {
 			hi = mid - 1
 		}
 	}
-	// Callers check the state first, so this cannot happen.
-	panic("crdt: struct store lookup of a missing clock")
+	c.hint = lo
+	return lo
 }
 
 // getItem is Yjs's getItem/find: the struct holding the ID.
@@ -79,18 +78,24 @@ func (d *Doc) getItem(ci, clock uint32) int32 {
 
 // insertStructAt puts a split-off struct right after position pos.
 func (d *Doc) insertStructAt(ci uint32, pos int, ii int32) {
-	s := d.clients[ci].structs
-	s = append(s, 0)
+	c := &d.clients[ci]
+	s := append(c.structs, 0)
 	copy(s[pos+2:], s[pos+1:])
 	s[pos+1] = ii
-	d.clients[ci].structs = s
+	c.structs = s
+	st := append(c.starts, 0)
+	copy(st[pos+2:], st[pos+1:])
+	st[pos+1] = d.items[ii].clock
+	c.starts = st
 }
 
-// removeStructAt removes the struct at position pos (merged into its left).
-func (d *Doc) removeStructAt(ci uint32, pos int) {
-	s := d.clients[ci].structs
-	copy(s[pos:], s[pos+1:])
-	d.clients[ci].structs = s[:len(s)-1]
+// removeStructs removes n structs ending at position last (merged into the
+// struct before them).
+func (c *clientStructs) removeStructs(last, n int) {
+	copy(c.structs[last+1-n:], c.structs[last+1:])
+	c.structs = c.structs[:len(c.structs)-n]
+	copy(c.starts[last+1-n:], c.starts[last+1:])
+	c.starts = c.starts[:len(c.starts)-n]
 }
 
 // findIndexCleanStart is findIndexCleanStart: like findIndex, but splits
