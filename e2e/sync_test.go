@@ -80,8 +80,9 @@ func TestLateJoinerAndOfflineEdits(t *testing.T) {
 
 // TestRestartKeepsEverything: after a clean stop (SIGTERM, exit 0) and a
 // start on the same database, a fresh client gets exactly the state the
-// editors converged on. The editors are killed before the stop, so nothing
-// can come back from them: only the database. Two rounds, so the second
+// editors converged on. The editors are killed before the stop, and a client
+// that stays connected (it must be closed with 1001) is killed before the
+// restart, so nothing can come back from them: only the database. Two rounds, so the second
 // restart loads a document written across two server lifetimes. A low
 // compaction threshold makes the store snapshot the document several times,
 // so loading goes through a snapshot plus the log after it.
@@ -93,8 +94,10 @@ func TestRestartKeepsEverything(t *testing.T) {
 	for round := range 2 {
 		a := startClient(t, s, "a", doc, 100+round)
 		b := startClient(t, s, "b", doc, 200+round)
+		idle := startClient(t, s, "idle", doc, 250+round) // stays connected through the stop
 		a.waitSynced(t)
 		b.waitSynced(t)
+		idle.waitSynced(t)
 		if round > 0 {
 			if r := a.report(t); r.Text != want.Text || r.SV.String() != want.SV.String() {
 				t.Fatalf("round %d: after restart a client sees sv %v text %q..., want sv %v text %q...", round, r.SV, head(r.Text), want.SV, head(want.Text))
@@ -106,6 +109,16 @@ func TestRestartKeepsEverything(t *testing.T) {
 		a.Kill()
 		b.Kill()
 		s.Stop(t)
+		// A stopping server closes its WebSockets as "going away" (1001).
+		var closed struct {
+			Code   int    `json:"code"`
+			Reason string `json:"reason"`
+		}
+		idle.Expect(t, cmdTimeout, "close", &closed)
+		if closed.Code != 1001 {
+			t.Fatalf("round %d: on SIGTERM a connected client was closed with %d %q, want 1001 (going away)", round, closed.Code, closed.Reason)
+		}
+		idle.Kill() // before the restart: it must not bring its state back
 		s.Restart(t)
 		checkServerHas(t, s, doc, want)
 	}
