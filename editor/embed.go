@@ -17,6 +17,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -48,14 +49,20 @@ type handler struct {
 // Handler serves the editor: GET / (document list), GET /d/{docID} (editor page), GET /assets/*
 // (bundle), from the embedded editor/dist. It never touches documents itself (the pages call the
 // HTTP API/WS). Any other path is 404; methods other than GET and HEAD are 405.
+// The files are read and compressed once per process, on the first call.
 func Handler() http.Handler {
+	return embedded()
+}
+
+// embedded prepares the embedded dist once: gzip at best compression costs tens of milliseconds.
+var embedded = sync.OnceValue(func() *handler {
 	h, err := newHandler(dist)
 	if err != nil {
 		// The embedded tree is part of the binary: failing here is a build defect, not a runtime state.
 		panic(fmt.Sprintf("editor: embedded dist: %v", err))
 	}
 	return h
-}
+})
 
 func newHandler(fsys fs.FS) (*handler, error) {
 	sub, err := fs.Sub(fsys, "dist")
