@@ -1,3 +1,48 @@
+// Package crdt is a Go implementation of the Yjs 13.6 data model that reads
+// and writes Yjs updates (encoding v1) byte for byte as Yjs does: the struct
+// store, YATA integration with pending structs and deletes, delete sets and
+// state vectors, garbage collection as a Yjs doc with gc: true does it, and
+// root Y.Text rendering and editing. Every shared type (Map, Array, XML,
+// subdocuments) integrates and re-encodes exactly; only text has an editing
+// API.
+//
+// It is pure and deterministic: no goroutines, no I/O, no clock, no
+// randomness. A *Doc is not safe for concurrent use; one goroutine owns it.
+//
+// # How it is built
+//
+// The algorithms are Yjs's, step for step, because the encoded state depends
+// on where items are split and merged; the data layout is not. Items live in
+// one slice and refer to each other by index; a run of characters is one
+// item until an edit splits it, and its text is a range of one byte buffer
+// holding every string (UTF-8, with lengths kept in UTF-16 units as Yjs
+// counts them). Each client's structs are found by binary search over their
+// start clocks; positions in a text are found through a B+ tree of item
+// lengths (posindex.go) instead of a walk.
+//
+// # Where it differs from Yjs
+//
+// Only for input Yjs itself would not produce, or for Yjs behaviour that is
+// not a function of the updates:
+//   - Updates are decoded and checked whole before anything is applied; a
+//     bad one changes nothing (Yjs may apply part of it, then throw).
+//     Rejected as malformed: truncation, trailing bytes, overlong var ints,
+//     numbers beyond what JS holds exactly (2^53), clocks beyond 2^32-1,
+//     structs of length zero, an item pointing at a later clock of its own
+//     client, unknown content or type refs, JSON that JSON.parse rejects,
+//     invalid UTF-8 (lib0 decodes strings with a fatal TextDecoder).
+//   - Yjs's Y.Text instances (roots a program asked for, every nested
+//     Y.Text and Y.XmlText) delete formatting marks made redundant by a
+//     remote transaction, as a local change of their own
+//     (cleanupYTextAfterTransaction). A Doc authors no change it was not
+//     asked for; the editors make those deletions and they arrive as updates.
+//   - Text.Insert and Text.Delete behave as on a Y.Text that existed before
+//     its content arrived. Yjs gives a root that an update created and that
+//     was named a Y.Text only later no formatting flag, so on formatted text
+//     it can place a deletion's cleanup differently.
+//   - Pending structs are kept in v1 instead of v2; the only difference is
+//     that JSON values with lone surrogates or "__proto__" keys, which the
+//     v2 round trip would alter, stay as they are.
 package crdt
 
 // Options configures a Doc.
@@ -129,7 +174,8 @@ func NewDoc(opts Options) *Doc {
 }
 
 // ClientID returns the client id used for local edits. Like Yjs, the doc
-// picks a new one if a remote update brings structs of its own id.
+// picks a new one (deterministically) when a transaction that applied a
+// remote update added structs under its own id.
 func (d *Doc) ClientID() uint64 { return d.clientID }
 
 // HasPending reports whether structs or deletes wait for updates they depend

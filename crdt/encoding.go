@@ -1,9 +1,7 @@
-// Package crdt is a Go implementation of the Yjs 13.6 data model that reads
-// and writes Yjs updates (encoding v1) byte for byte as Yjs does.
-//
-// It is pure and deterministic: no goroutines, no I/O, no clock, no
-// randomness. A *Doc is not safe for concurrent use; one goroutine owns it.
 package crdt
+
+// lib0 encoding: var ints, strings, byte arrays, and the `any` values of
+// lib0's writeAny/readAny.
 
 import (
 	"encoding/binary"

@@ -14,7 +14,7 @@ import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { writeFileSync, readFileSync, readdirSync, existsSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
-import { createHash as sha256 } from 'node:crypto'
+import { createHash } from 'node:crypto'
 
 const hex = u => u === null ? null : Buffer.from(u).toString('hex')
 const enc = f => { const e = encoding.createEncoder(); f(e); return hex(encoding.toUint8Array(e)) }
@@ -325,7 +325,7 @@ if (existsSync(tracesDir)) {
     const state = Y.encodeStateAsUpdate(doc)
     replays.push({
       name: f.replace(/\.json\.gz$/, ''),
-      stateSHA256: sha256('sha256').update(state).digest('hex'),
+      stateSHA256: createHash('sha256').update(state).digest('hex'),
       stateBytes: state.length,
       sv: hex(Y.encodeStateVector(doc)),
       updateBytes
