@@ -19,7 +19,7 @@ const (
 	DefaultTickInterval = 5 * time.Second
 	DefaultCompactRows  = 1000
 	DefaultCompactBytes = 4 << 20
-	DefaultInbox        = 64
+	DefaultInbox        = 16
 	DefaultMaxBatch     = 512
 )
 
@@ -45,7 +45,8 @@ type Config struct {
 	// loaded before it is unloaded.
 	IdleTimeout time.Duration
 	// TickInterval is how often rooms expire silent awareness states and idle
-	// rooms are unloaded. Negative: no automatic ticks (tests call Tick).
+	// rooms are unloaded (default: DefaultTickInterval, or half of a shorter
+	// IdleTimeout). Negative: no automatic ticks (tests call Tick).
 	TickInterval time.Duration
 	// CompactRows and CompactBytes: when a document's update log has this
 	// many rows or bytes since its last snapshot, the room stores a new
@@ -94,7 +95,8 @@ func NewRegistry(cfg Config) (*Registry, error) {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.TickInterval == 0 {
-		cfg.TickInterval = DefaultTickInterval
+		// Unload within about 1.5 idle timeouts, however short.
+		cfg.TickInterval = min(DefaultTickInterval, max(cfg.IdleTimeout/2, 10*time.Millisecond))
 	}
 	if cfg.CompactRows <= 0 {
 		cfg.CompactRows = DefaultCompactRows

@@ -341,7 +341,7 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 // dozen bytes do not need that, and large reads bypass the buffer anyway.
 // The writer only ever holds one control frame (at most 127 bytes).
 const (
-	sockReadBuf  = 1024
+	sockReadBuf  = 512
 	sockWriteBuf = 256
 )
 
