@@ -1,9 +1,11 @@
 // A hostile peer: a raw `ws` client (no provider) that sends one malformed
 // message and reports how the server closed the connection.
 //
-// Usage: node e2e/js/hostile.mjs --url ws://HOST:PORT/ws --doc ID --mode MODE [--join] [--seed N]
-//   --join   first behave: send sync step 1 and wait for the server's step 2,
-//            so the offence happens inside the room.
+// Usage: node e2e/js/hostile.mjs --url ws://HOST:PORT/ws --doc ID --mode MODE
+//          [--join] [--seed N] [--timeout MS]
+//   --join     first behave: send sync step 1 and wait for the server's step 2,
+//              so the offence happens inside the room.
+//   --timeout  give up waiting for the close after MS milliseconds (15000)
 // Modes (each payload is checked to be one that Yjs itself rejects):
 //   random           random bytes
 //   truncated        a real sync update message cut in the middle
@@ -18,8 +20,9 @@
 //   text-frame       a text frame
 //   stall            (with --join) send nothing more and stop reading: the
 //                    socket is paused until a line "resume" arrives on stdin
-// Output: {"ev":"sent","bytes":N} then {"ev":"closed","code":C,"reason":R}
-// (or {"ev":"timeout"} if the server left the connection open).
+// Output: {"ev":"sent","bytes":N} (or {"ev":"paused"}) then
+// {"ev":"closed","code":C,"reason":R,"sent":bool,"received":bytes}, or
+// {"ev":"timeout"} if the server left the connection open.
 import * as Y from 'yjs'
 import WebSocket from 'ws'
 import * as encoding from 'lib0/encoding'
