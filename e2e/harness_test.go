@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -49,6 +50,10 @@ func TestMain(m *testing.M) {
 // failure does not abort the package here: each test that needs the server
 // fails with the compiler's output, which is where one looks first.
 func runMain(m *testing.M) int {
+	flag.Parse()
+	if f := flag.Lookup("test.list"); f != nil && f.Value.String() != "" {
+		return m.Run() // only listing tests (make fuzz does): no binary needed
+	}
 	root, err := findModuleRoot()
 	if err != nil {
 		setupErr = err
