@@ -17,7 +17,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/quirehq/quire/auth"
 	"github.com/quirehq/quire/doc"
+	"github.com/quirehq/quire/limits"
 	"github.com/quirehq/quire/persist"
 	"github.com/quirehq/quire/server"
 )
@@ -27,7 +29,8 @@ type serveConfig struct {
 	listen          string
 	db              string
 	roomIdle        time.Duration
-	readLimit       int64
+	limits          limits.Config // --read-limit is --max-message-bytes
+	access          auth.Flags
 	synchronous     string
 	compactRows     int
 	compactBytes    int64
@@ -84,7 +87,11 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	str(&c.listen, "listen", "127.0.0.1:8080", "address to listen on, HOST:PORT (port 0: any free port)")
 	str(&c.db, "db", "./data/quire.db", "SQLite database file (created with its directory if missing)")
 	dur(&c.roomIdle, "room-idle", doc.DefaultIdleTimeout, "unload a document this long after its last peer left")
-	num(&c.readLimit, "read-limit", server.DefaultReadLimit, "largest WebSocket message or posted update, in bytes")
+	c.limits = limits.DefaultConfig()
+	c.limits.MaxMessageBytes = server.DefaultReadLimit
+	num(&c.limits.MaxMessageBytes, "read-limit", c.limits.MaxMessageBytes, "largest WebSocket message or posted update, in bytes (same as --max-message-bytes)")
+	c.limits.RegisterFlags(fs)
+	c.access.RegisterFlags(fs)
 	str(&c.synchronous, "sync", persist.DefaultSynchronous, "SQLite synchronous mode: NORMAL survives a crash of the process, FULL also a power loss")
 	var rows int64
 	num(&rows, "compact-rows", doc.DefaultCompactRows, "snapshot a document when its update log has this many rows")
@@ -106,6 +113,9 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	c.compactRows = int(rows)
 	if len(errs) > 0 {
 		return c, errors.Join(errs...)
+	}
+	if err := c.limits.Validate(); err != nil {
+		return c, err
 	}
 	return c, nil
 }
@@ -188,14 +198,24 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) (err error) {
 			err = fmt.Errorf("close the store: %w", cerr)
 		}
 	}()
+	gate, err := cfg.access.NewGate(cfg.limits, nil)
+	if err != nil {
+		return err
+	}
+	readLimit := cfg.limits.MaxMessageBytes
+	if readLimit == 0 {
+		readLimit = 1 << 62 // "no limit"
+	}
 	srv, err := server.New(server.Config{
 		Store:        store,
 		Logger:       log,
 		Metrics:      metrics,
 		RoomIdle:     cfg.roomIdle,
-		ReadLimit:    cfg.readLimit,
+		ReadLimit:    readLimit,
 		CompactRows:  cfg.compactRows,
 		CompactBytes: cfg.compactBytes,
+		Gate:         gate,
+		Limits:       cfg.limits,
 	})
 	if err != nil {
 		return err
@@ -213,7 +233,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) (err error) {
 	if cfg.pprof != "" {
 		startPprof(cfg.pprof, log)
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "db", cfg.db, "sync", cfg.synchronous)
+	for _, w := range gate.Warnings(ln.Addr().String()) {
+		log.Warn(w)
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "db", cfg.db, "sync", cfg.synchronous, "auth", gate.Tokens != nil)
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 

@@ -29,6 +29,10 @@ var ErrClosed = errors.New("doc: registry closed")
 // ErrInvalidID is returned for a document ID that ValidID refuses.
 var ErrInvalidID = errors.New("doc: invalid document id")
 
+// ErrTooLarge is wrapped by the error of a Handle's ApplyUpdate when
+// Config.CheckSize refused the update.
+var ErrTooLarge = errors.New("doc: document too large")
+
 // ErrInvalidUpdate is wrapped by the error of a Handle's ApplyUpdate when the
 // update does not decode: nothing of it was applied.
 var ErrInvalidUpdate = errors.New("doc: invalid update")
@@ -60,6 +64,12 @@ type Config struct {
 	MaxBatch int
 	// Now is the clock (default time.Now); tests inject their own.
 	Now func() time.Time
+	// CheckSize, if set, is asked before each update is integrated whether a
+	// document that stores current bytes may take an update of n more bytes
+	// (limits.Config.CheckDocSize). An error refuses the update whole: a
+	// peer is closed with the error's CloseCode() (or 1008), a Handle gets
+	// the error wrapped in ErrTooLarge.
+	CheckSize func(current, n int64) error
 
 	// newEngine makes the document of a room (default: the crdt package).
 	newEngine func() engine

@@ -2,6 +2,7 @@ package doc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -85,6 +86,7 @@ type room struct {
 	aware      *presence.Set
 	peers      []*Session
 	lastSeq    int64 // seq of the last committed row, for Compact
+	size       int64 // bytes the store holds for the document (snapshot + log)
 	batch      []message
 	pending    []pendingUpdate
 	drops      []drop // peers to drop once the current broadcast is done
@@ -222,6 +224,10 @@ func (rm *room) loadDoc() error {
 		return err
 	}
 	d := rm.reg.cfg.newEngine()
+	rm.size = int64(len(loaded.Snapshot))
+	for _, u := range loaded.Updates {
+		rm.size += int64(len(u))
+	}
 	if len(loaded.Snapshot) > 0 {
 		if err := d.applyUpdate(loaded.Snapshot); err != nil {
 			return fmt.Errorf("snapshot: %w", err)
@@ -539,22 +545,34 @@ func (rm *room) flush() {
 		rm.pending = pending[:0]
 	}()
 	var refused map[*Session]bool // senders of a refused update: the rest of their batch goes too
+	refuse := func(u *pendingUpdate, err error, code CloseCode, reason string) {
+		u.err = err
+		if u.sess != nil {
+			if refused == nil {
+				refused = make(map[*Session]bool)
+			}
+			refused[u.sess] = true
+			rm.dropLater(u.sess, code, reason)
+		}
+	}
+	var accepted int64 // bytes of this batch's updates let in so far
 	changed, err := rm.doc.transact(func(apply func([]byte) error) {
 		for i := range pending {
 			u := &pending[i]
 			if u.sess != nil && refused[u.sess] {
 				continue
 			}
-			if err := apply(u.data); err != nil {
-				u.err = err
-				if u.sess != nil {
-					if refused == nil {
-						refused = make(map[*Session]bool)
-					}
-					refused[u.sess] = true
-					rm.dropLater(u.sess, CloseInvalidData, "invalid update: "+err.Error())
+			if check := rm.reg.cfg.CheckSize; check != nil {
+				if err := check(rm.size+accepted, int64(len(u.data))); err != nil {
+					refuse(u, fmt.Errorf("%w: %w", ErrTooLarge, err), closeCodeOf(err), err.Error())
+					continue
 				}
 			}
+			if err := apply(u.data); err != nil {
+				refuse(u, fmt.Errorf("%w: %w", ErrInvalidUpdate, err), CloseInvalidData, "invalid update: "+err.Error())
+				continue
+			}
+			accepted += int64(len(u.data))
 		}
 	})
 	if err != nil {
@@ -573,6 +591,7 @@ func (rm *room) flush() {
 			return
 		}
 		rm.lastSeq = res.Seq
+		rm.size += int64(len(changed))
 		rm.invalidate()
 		rm.broadcast(protocol.EncodeUpdate(changed), soleSender(pending))
 		if res.LogLen >= rm.reg.cfg.CompactRows || res.LogBytes >= rm.reg.cfg.CompactBytes {
@@ -603,7 +622,7 @@ func (rm *room) answer(pending []pendingUpdate, err error) {
 		}
 		switch {
 		case u.err != nil:
-			u.call.reply(fmt.Errorf("%w: %w", ErrInvalidUpdate, u.err))
+			u.call.reply(u.err)
 		default:
 			u.call.reply(err)
 		}
@@ -620,7 +639,18 @@ func (rm *room) compact() {
 		rm.log.Warn("compaction failed", "err", err)
 		return
 	}
+	rm.size = int64(len(snap))
 	rm.log.Debug("compacted", "seq", rm.lastSeq, "bytes", len(snap), "took", time.Since(start))
+}
+
+// closeCodeOf is the close code an error names (limits errors do), or 1008
+// (policy violation).
+func closeCodeOf(err error) CloseCode {
+	var c interface{ CloseCode() int }
+	if errors.As(err, &c) {
+		return CloseCode(c.CloseCode())
+	}
+	return 1008
 }
 
 // finish ends the room: on shutdown its peers are closed with

@@ -751,3 +751,42 @@ func TestPanicCostsOnlyTheRoom(t *testing.T) {
 		t.Fatalf("text %q after the failed room", got)
 	}
 }
+
+// sizeErr is a refusal that names its close code, as limits errors do.
+type sizeErr struct{}
+
+func (sizeErr) Error() string  { return "document over its size limit" }
+func (sizeErr) CloseCode() int { return 4413 }
+
+func TestSizeLimit(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.CheckSize = func(current, n int64) error {
+			if current+n > 9 {
+				return sizeErr{}
+			}
+			return nil
+		}
+	})
+	h.seed("d", item(1, 0, 'a'), item(1, 1, 'b')) // 6 bytes stored
+	a, sa := h.join("d", "a")
+	b, sb := h.join("d", "b")
+	sa.Update(item(1, 2, 'c')) // 9: fits
+	settle(sa.room)
+	sb.Update(item(2, 0, 'x')) // 12: refused
+	settle(sa.room)
+	wantOpen(t, a)
+	wantClosed(t, b, 4413, "size limit")
+	hd, err := h.reg.Open(context.Background(), "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hd.Close()
+	if err := hd.ApplyUpdate(context.Background(), item(3, 0, 'y')); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("ApplyUpdate over the limit: %v, want ErrTooLarge", err)
+	}
+	if got := h.storedText("d"); got != "abc" {
+		t.Fatalf("stored %q", got)
+	}
+	sa.Leave()
+	sb.Leave()
+}

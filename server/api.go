@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -85,6 +86,38 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// authorize runs the Gate's checks for an API request (docID "" for a
+// request about no single document) and returns the grant to filter with;
+// without a Gate everything is allowed (nil grant). A refusal is an
+// *echo.HTTPError with the Gate's status and reason, and its Retry-After and
+// WWW-Authenticate headers already set.
+func (s *Server) authorize(c echo.Context, docID string, write bool) (*auth.Grant, error) {
+	if s.cfg.Gate == nil {
+		return nil, nil
+	}
+	grant, err := s.cfg.Gate.Authorize(c.Request(), docID, write)
+	if err == nil {
+		return grant, nil
+	}
+	var ref *auth.Refusal
+	if !errors.As(err, &ref) {
+		return nil, err
+	}
+	h := c.Response().Header()
+	if ref.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int((ref.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if ref.Status == http.StatusUnauthorized {
+		if errors.Is(ref, auth.ErrNoToken) {
+			h.Set("WWW-Authenticate", `Bearer realm="quire"`)
+		} else {
+			h.Set("WWW-Authenticate", `Bearer realm="quire", error="invalid_token"`)
+		}
+	}
+	h.Set("Cache-Control", "no-store")
+	return nil, echo.NewHTTPError(ref.Status, ref.Reason)
+}
+
 // docID returns the validated :id of the request.
 func docID(c echo.Context) (string, error) {
 	id := c.Param("id")
@@ -98,6 +131,11 @@ func docID(c echo.Context) (string, error) {
 // with its live peer count, plus the open documents that have not stored
 // anything yet.
 func (s *Server) listDocs(c echo.Context) error {
+	grant, err := s.authorize(c, "", false)
+	if err != nil {
+		return err
+	}
+	visible := func(id string) bool { return grant == nil || grant.Covers(id) }
 	metas, err := s.cfg.Store.ListDocs(c.Request().Context())
 	if err != nil {
 		return fmt.Errorf("list documents: %w", err)
@@ -105,12 +143,14 @@ func (s *Server) listDocs(c echo.Context) error {
 	live := s.reg.Live()
 	out := make([]docJSON, 0, len(metas))
 	for _, m := range metas {
-		out = append(out, toJSON(m, live[m.ID]))
+		if visible(m.ID) {
+			out = append(out, toJSON(m, live[m.ID]))
+		}
 		delete(live, m.ID)
 	}
 	var fresh []string
 	for id, n := range live {
-		if n > 0 {
+		if n > 0 && visible(id) {
 			fresh = append(fresh, id)
 		}
 	}
@@ -124,6 +164,9 @@ func (s *Server) listDocs(c echo.Context) error {
 // createDoc serves POST /api/docs: a new document with a new UUID and the
 // optional {"name": ...} of the body.
 func (s *Server) createDoc(c echo.Context) error {
+	if _, err := s.authorize(c, "", true); err != nil {
+		return err
+	}
 	var body struct {
 		Name string `json:"name"`
 	}
@@ -154,6 +197,9 @@ func (s *Server) createDoc(c echo.Context) error {
 func (s *Server) getDoc(c echo.Context) error {
 	id, err := docID(c)
 	if err != nil {
+		return err
+	}
+	if _, err := s.authorize(c, id, false); err != nil {
 		return err
 	}
 	meta, err := s.cfg.Store.GetDoc(c.Request().Context(), id)
@@ -200,6 +246,9 @@ func (s *Server) getText(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if _, err := s.authorize(c, id, false); err != nil {
+		return err
+	}
 	name := c.QueryParam("name")
 	if name == "" {
 		name = "content"
@@ -226,6 +275,9 @@ func (s *Server) getUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if _, err := s.authorize(c, id, false); err != nil {
+		return err
+	}
 	h, err := s.open(c.Request().Context(), id)
 	if err != nil {
 		return err
@@ -244,6 +296,9 @@ func (s *Server) getUpdate(c echo.Context) error {
 func (s *Server) postUpdate(c echo.Context) error {
 	id, err := docID(c)
 	if err != nil {
+		return err
+	}
+	if _, err := s.authorize(c, id, true); err != nil {
 		return err
 	}
 	body := http.MaxBytesReader(c.Response(), c.Request().Body, s.cfg.ReadLimit)
@@ -267,6 +322,9 @@ func (s *Server) postUpdate(c echo.Context) error {
 	if err := h.ApplyUpdate(c.Request().Context(), update); err != nil {
 		if errors.Is(err, doc.ErrInvalidUpdate) {
 			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		}
+		if errors.Is(err, doc.ErrTooLarge) {
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, err.Error())
 		}
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "update not stored").SetInternal(err)
 	}

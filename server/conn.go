@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/labstack/echo/v4"
 
+	"github.com/quirehq/quire/auth"
 	"github.com/quirehq/quire/doc"
 	"github.com/quirehq/quire/protocol"
 )
@@ -29,6 +30,12 @@ type wsConn struct {
 	id    uint64
 	docID string
 
+	// Owned by the reader goroutine (set before it starts, or by it).
+	sess      *doc.Session    // nil until joined
+	adm       *auth.Admission // nil without a Gate
+	guard     *auth.Guard     // nil without a Gate
+	authTimer *time.Timer     // closes a peer that does not authenticate in time
+
 	lastRead atomic.Int64 // unix nanos of the last frame or pong received
 	pinging  atomic.Bool
 
@@ -38,9 +45,11 @@ type wsConn struct {
 }
 
 // upgrade serves GET /ws/{docID}: the id is checked before the upgrade (a bad
-// one gets 400 and no WebSocket), then the connection joins the document's
-// room and its reader runs in a goroutine of its own, so that the handler's
-// deep stack is released.
+// one gets 400 and no WebSocket), then the Gate (if any) admits the peer or
+// refuses it with an HTTP status, still before the upgrade and before any
+// document is opened. The connection then joins the document's room, or,
+// when its token is to come in an auth message, waits for it. Its reader runs
+// in a goroutine of its own, so that the handler's deep stack is released.
 func (s *Server) upgrade(c echo.Context) error {
 	id := c.Param("*")
 	if !doc.ValidID(id) {
@@ -49,56 +58,113 @@ func (s *Server) upgrade(c echo.Context) error {
 	if s.closing.Load() {
 		return echo.NewHTTPError(503, "server shutting down")
 	}
-	wc := &wsConn{s: s, id: s.nextID.Add(1), docID: id}
+	var adm *auth.Admission
+	if s.cfg.Gate != nil {
+		a, err := s.cfg.Gate.Admit(c.Request(), id)
+		if err != nil {
+			return s.refuse(c, err)
+		}
+		adm = a
+	}
+	wc := &wsConn{s: s, id: s.nextID.Add(1), docID: id, adm: adm}
 	hw := &hijackWriter{ResponseWriter: c.Response(), wrap: func(conn net.Conn) *sockConn {
 		wc.out = newSock(conn, s.cfg.WriteTimeout, s.cfg.OutboxMessages, s.cfg.OutboxBytes, wc.writeFailed)
 		return &sockConn{Conn: conn, s: wc.out}
 	}}
 	ws, err := websocket.Accept(hw, c.Request(), &websocket.AcceptOptions{
-		OriginPatterns:  s.cfg.OriginPatterns,
-		CompressionMode: websocket.CompressionDisabled,
+		OriginPatterns: s.cfg.OriginPatterns,
+		// The Gate has checked the Origin against its own allow-list.
+		InsecureSkipVerify: adm != nil,
+		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
 		// Accept has answered the request (400, 403, 426).
 		s.log.Debug("websocket upgrade refused", "doc", id, "err", err)
+		if adm != nil {
+			adm.Release()
+		}
 		return nil
 	}
 	ws.SetReadLimit(s.cfg.ReadLimit)
 	wc.c = ws
 	wc.lastRead.Store(time.Now().UnixNano())
+	if adm != nil {
+		wc.guard = auth.NewGuard(adm, s.cfg.Limits, nil)
+	}
 	if !s.track(wc) {
+		if adm != nil {
+			adm.Release()
+		}
 		ws.Close(websocket.StatusGoingAway, "server shutting down")
 		return nil
 	}
-	sess, err := s.reg.Join(id, wc)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		wc.logger().Debug("websocket connected", "remote", c.RealIP(), "pending_auth", adm != nil && adm.Pending)
+	}
+	if adm != nil && adm.Pending {
+		// The token comes in the first message: nothing is opened or sent
+		// before it, and a peer that does not send it in time is closed.
+		wc.authTimer = time.AfterFunc(auth.DefaultAuthTimeout, func() {
+			wc.Close(doc.CloseCode(auth.CloseUnauthorized), "authentication timed out: send an auth message with a token")
+		})
+	} else {
+		wc.join()
+	}
+	go wc.readLoop()
+	return nil
+}
+
+// refuse answers a request the Gate refused, as the auth package writes it
+// (status, reason, Retry-After, WWW-Authenticate).
+func (s *Server) refuse(c echo.Context, err error) error {
+	var ref *auth.Refusal
+	if !errors.As(err, &ref) {
+		return err
+	}
+	s.log.Info("request refused", "uri", redactURI(c.Request().RequestURI), "status", ref.Status, "client", ref.Client, "reason", ref.Reason)
+	ref.WriteHTTP(c.Response())
+	return nil
+}
+
+// join adds the connection to its document's room. Called by the handler,
+// or by the reader once a pending peer has authenticated.
+func (wc *wsConn) join() {
+	sess, err := wc.s.reg.Join(wc.docID, wc)
 	if err != nil {
 		wc.logger().Warn("join failed", "err", err)
-		go wc.readLoop(nil)
 		wc.Close(doc.CloseGoingAway, "server shutting down")
-		return nil
+		return
 	}
-	if s.log.Enabled(context.Background(), slog.LevelDebug) {
-		wc.logger().Debug("websocket connected", "remote", c.RealIP())
+	wc.sess = sess
+}
+
+// inbound maps a message onto what the Guard decides about.
+func inbound(m protocol.Message) auth.Inbound {
+	switch m.Type {
+	case protocol.TypeSync:
+		switch m.Sync {
+		case protocol.SyncStep1:
+			return auth.InSyncStep1
+		case protocol.SyncStep2:
+			return auth.InSyncStep2
+		}
+		return auth.InUpdate
+	case protocol.TypeAwareness:
+		return auth.InAwareness
+	case protocol.TypeQueryAwareness:
+		return auth.InQueryAwareness
 	}
-	go wc.readLoop(sess)
-	return nil
+	return auth.InAuth
 }
 
 // readLoop reads frames until the connection ends, then leaves the room.
 // A text frame (1003), a frame that is not a y-protocols message (1002) or
 // one over the read limit (1009, by the websocket library) closes the
-// connection; the room closes it for bad payloads (1007).
-func (wc *wsConn) readLoop(sess *doc.Session) {
+// connection; the Guard closes it for breaking a limit or an access rule
+// (44xx), the room for bad payloads (1007).
+func (wc *wsConn) readLoop() {
 	defer wc.s.connWG.Done()
-	defer wc.finish(sess)
-	if sess == nil {
-		// Joining failed: keep reading so that the close handshake completes.
-		for {
-			if _, _, err := wc.c.Read(context.Background()); err != nil {
-				return
-			}
-		}
-	}
+	defer wc.finish()
 	m := wc.s.metrics
 	for {
 		typ, r, err := wc.c.Reader(context.Background())
@@ -123,6 +189,31 @@ func (wc *wsConn) readLoop(sess *doc.Session) {
 		}
 		m.bytesIn.Add(float64(len(frame)))
 		m.messagesIn[msg.Type].Inc()
+		if wc.guard != nil {
+			v := wc.guard.Inbound(inbound(msg), msg.Reason)
+			if v.CloseCode != 0 {
+				if v.Ban > 0 {
+					wc.logger().Info("peer banned", "for", v.Ban, "reason", v.CloseReason)
+				}
+				wc.closeNow(websocket.StatusCode(v.CloseCode), closeReason(v.CloseReason))
+				return
+			}
+			if v.Reply != nil {
+				wc.out.send(v.Reply)
+			}
+			if v.Authenticated {
+				wc.authTimer.Stop()
+				wc.join()
+				continue
+			}
+			if !v.Apply {
+				continue
+			}
+		}
+		sess := wc.sess
+		if sess == nil {
+			continue // joining failed: the connection is closing
+		}
 		switch msg.Type {
 		case protocol.TypeSync:
 			if msg.Sync == protocol.SyncStep1 {
@@ -199,15 +290,22 @@ func closeErrorReason(err error) string {
 	return ""
 }
 
-// finish is the end of the reader: the socket is closed, the room told.
-func (wc *wsConn) finish(sess *doc.Session) {
+// finish is the end of the reader: the socket is closed, the room told, the
+// connection's slot given back.
+func (wc *wsConn) finish() {
 	wc.mu.Lock()
 	wc.finished = true
 	wc.closing = true
 	wc.mu.Unlock()
 	wc.c.CloseNow()
-	if sess != nil {
-		sess.Leave()
+	if wc.authTimer != nil {
+		wc.authTimer.Stop()
+	}
+	if wc.sess != nil {
+		wc.sess.Leave()
+	}
+	if wc.adm != nil {
+		wc.adm.Release()
 	}
 	wc.s.untrack(wc)
 }

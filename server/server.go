@@ -42,8 +42,10 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/quirehq/quire/auth"
 	"github.com/quirehq/quire/doc"
 	"github.com/quirehq/quire/editor"
+	"github.com/quirehq/quire/limits"
 	"github.com/quirehq/quire/persist"
 )
 
@@ -103,6 +105,18 @@ type Config struct {
 	// DisableEditor leaves out the editor pages (GET /, /d/{id}, /assets/*),
 	// e.g. for an embedder mounting only the sync service.
 	DisableEditor bool
+
+	// Gate, when set, decides before every WebSocket upgrade and HTTP API
+	// request who may do what (tokens, allowed origins, connections per
+	// address, the penalty box: see package auth), and its Guard applies
+	// Limits to every message of a connection (rate, read-only access, a
+	// token sent in an auth message). nil: no checks, every peer may read and
+	// write every document; browsers of other origins are still refused by
+	// the WebSocket library unless OriginPatterns allows them.
+	Gate *auth.Gate
+	// Limits are the per-connection limits the Gate's Guard enforces, and
+	// the document size limit (MaxDocBytes) that every room enforces.
+	Limits limits.Config
 }
 
 // Server serves Quire over HTTP and WebSockets. Create it with New; it is
@@ -155,13 +169,17 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PongTimeout <= 0 {
 		cfg.PongTimeout = DefaultPongTimeout
 	}
-	reg, err := doc.NewRegistry(doc.Config{
+	dcfg := doc.Config{
 		Store:        cfg.Store,
 		Logger:       cfg.Logger,
 		IdleTimeout:  cfg.RoomIdle,
 		CompactRows:  cfg.CompactRows,
 		CompactBytes: cfg.CompactBytes,
-	})
+	}
+	if cfg.Limits.MaxDocBytes > 0 {
+		dcfg.CheckSize = cfg.Limits.CheckDocSize
+	}
+	reg, err := doc.NewRegistry(dcfg)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
