@@ -42,6 +42,20 @@ func (d *Doc) checkInvariants() error {
 			return fmt.Errorf("type %d: length %d, items add up to %d", ti, t.length, sum)
 		}
 		if ix := t.index; ix != nil {
+			for ni := range ix.nodes {
+				n := &ix.nodes[ni]
+				for k := int32(0); k < n.n; k++ {
+					var parent, slot int32
+					if n.leafKids {
+						parent, slot = ix.leaves[n.kids[k]].parent, ix.leaves[n.kids[k]].pslot
+					} else {
+						parent, slot = ix.nodes[n.kids[k]].parent, ix.nodes[n.kids[k]].pslot
+					}
+					if parent != int32(ni) || slot != k || n.sums[k] != ix.sumOf(n.kids[k], n.leafKids) {
+						return fmt.Errorf("type %d: index node %d kid %d: parent %d slot %d, sum %d", ti, ni, k, parent, slot, n.sums[k])
+					}
+				}
+			}
 			if total := int(ix.sumOf(ix.root, ix.height == 0)); total != t.length {
 				return fmt.Errorf("type %d: index total %d, length %d", ti, total, t.length)
 			}

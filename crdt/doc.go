@@ -31,11 +31,13 @@
 //     structs of length zero, an item pointing at a later clock of its own
 //     client, unknown content or type refs, JSON that JSON.parse rejects,
 //     invalid UTF-8 (lib0 decodes strings with a fatal TextDecoder).
-//   - Yjs's Y.Text instances (roots a program asked for, every nested
-//     Y.Text and Y.XmlText) delete formatting marks made redundant by a
-//     remote transaction, as a local change of their own
-//     (cleanupYTextAfterTransaction). A Doc authors no change it was not
-//     asked for; the editors make those deletions and they arrive as updates.
+//   - After a remote transaction, Yjs's Y.Text objects delete the formatting
+//     marks it made redundant, in a second transaction of their own
+//     (cleanupYTextAfterTransaction). Nested Y.Text and Y.XmlText are such
+//     objects in every Yjs doc, and a Doc does the same for them (returning
+//     both transactions' changes as one update). A root is one only in a
+//     Yjs doc that called getText on it; a Doc's roots never are, as on a
+//     server that never asks, so that GetText, a read, changes nothing.
 //   - Text.Insert and Text.Delete behave as on a Y.Text that existed before
 //     its content arrived. Yjs gives a root that an update created and that
 //     was named a Y.Text only later no formatting flag, so on formatted text
@@ -251,6 +253,12 @@ type ytype struct {
 	// hasFormatting is set once a Format item was integrated; local text
 	// edits then take Yjs's slow path that respects formatting attributes.
 	hasFormatting bool
+	// yHasFormatting is Yjs's _hasFormatting of the type's object. With it,
+	// a nested Y.Text cleans up formatting after remote transactions.
+	yHasFormatting bool
+	// changedEpoch is the transaction that last recorded this type as
+	// changed (transaction.changed in Yjs).
+	changedEpoch uint64
 	index         *posIndex // position index, built on first positional edit
 }
 

@@ -420,10 +420,12 @@ func (d *Doc) integrateItem(tx *Transaction, ii int32) {
 		it.flags |= flagDeleted
 	case kindFormat:
 		t.hasFormatting = true
+		t.yHasFormatting = true
 	}
 	if t.index != nil && it.sub == 0 {
 		t.index.insertAfter(d, it.left, ii)
 	}
+	tx.addChangedType(d, it.parent)
 	if (t.item != 0 && d.items[t.item].deleted()) || (it.sub != 0 && it.right != 0) {
 		d.deleteItem(tx, ii)
 	}

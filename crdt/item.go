@@ -136,6 +136,7 @@ func (d *Doc) deleteItem(tx *Transaction, ii int32) {
 		t.index.setLen(d, ii, 0)
 	}
 	tx.ds.add(d.clients[it.client].id, uint64(it.clock), uint64(it.length))
+	tx.addChangedType(d, it.parent)
 	if it.kind == kindType {
 		d.deleteTypeContent(tx, int32(it.content))
 	}

@@ -11,6 +11,9 @@ type posIndex struct {
 	nodes  []pixNode
 	root   int32 // a node, or a leaf when height is 0
 	height int
+	// The leaf and slot of the last item looked up: edits come in runs on
+	// one item and its neighbours (split, then insert after it).
+	lastLeaf, lastSlot int32
 }
 
 const (
@@ -23,6 +26,7 @@ const (
 type pixLeaf struct {
 	n      int32
 	parent int32 // -1 for the root
+	pslot  int32 // position in the parent's kids
 	items  [pixLeafCap]int32
 	lens   [pixLeafCap]int32
 }
@@ -30,6 +34,7 @@ type pixLeaf struct {
 type pixNode struct {
 	n        int32
 	parent   int32 // -1 for the root
+	pslot    int32 // position in the parent's kids
 	leafKids bool
 	kids     [pixNodeCap]int32
 	sums     [pixNodeCap]int64
@@ -92,14 +97,14 @@ func (ix *posIndex) appendKid(n, kid int32, sum int64) {
 	node.kids[node.n] = kid
 	node.sums[node.n] = sum
 	node.n++
-	ix.setParent(kid, node.leafKids, n)
+	ix.setParent(kid, node.leafKids, n, node.n-1)
 }
 
-func (ix *posIndex) setParent(kid int32, leaf bool, p int32) {
+func (ix *posIndex) setParent(kid int32, leaf bool, p, slot int32) {
 	if leaf {
-		ix.leaves[kid].parent = p
+		ix.leaves[kid].parent, ix.leaves[kid].pslot = p, slot
 	} else {
-		ix.nodes[kid].parent = p
+		ix.nodes[kid].parent, ix.nodes[kid].pslot = p, slot
 	}
 }
 
@@ -138,6 +143,7 @@ func (ix *posIndex) find(d *Doc, pos int) (int32, uint32) {
 	l := &ix.leaves[n]
 	for k := int32(0); k < l.n; k++ {
 		if p < int64(l.lens[k]) {
+			ix.lastLeaf, ix.lastSlot = n, k
 			return l.items[k], uint32(p)
 		}
 		p -= int64(l.lens[k])
@@ -147,22 +153,30 @@ func (ix *posIndex) find(d *Doc, pos int) (int32, uint32) {
 
 func (ix *posIndex) slotOf(leaf int32, ii int32) int32 {
 	l := &ix.leaves[leaf]
+	if leaf == ix.lastLeaf {
+		if k := ix.lastSlot; k < l.n && l.items[k] == ii {
+			return k
+		}
+		if k := ix.lastSlot + 1; k < l.n && l.items[k] == ii {
+			ix.lastSlot = k
+			return k
+		}
+	}
 	for k := int32(0); k < l.n; k++ {
 		if l.items[k] == ii {
+			ix.lastLeaf, ix.lastSlot = leaf, k
 			return k
 		}
 	}
 	panic("crdt: item missing from its position index leaf")
 }
 
-func (ix *posIndex) kidSlot(n, kid int32) int32 {
-	node := &ix.nodes[n]
-	for k := int32(0); k < node.n; k++ {
-		if node.kids[k] == kid {
-			return k
-		}
+// kidSlot is the position of a leaf or node among its parent's kids.
+func (ix *posIndex) kidSlot(leaf bool, kid int32) int32 {
+	if leaf {
+		return ix.leaves[kid].pslot
 	}
-	panic("crdt: position index node lost a child")
+	return ix.nodes[kid].pslot
 }
 
 // addDelta adds delta to the sums on the path from leaf to the root.
@@ -170,13 +184,12 @@ func (ix *posIndex) addDelta(leaf int32, delta int64) {
 	if delta == 0 {
 		return
 	}
-	child := leaf
-	p := ix.leaves[leaf].parent
+	l := &ix.leaves[leaf]
+	p, k := l.parent, l.pslot
 	for p >= 0 {
-		k := ix.kidSlot(p, child)
-		ix.nodes[p].sums[k] += delta
-		child = p
-		p = ix.nodes[p].parent
+		n := &ix.nodes[p]
+		n.sums[k] += delta
+		p, k = n.parent, n.pslot
 	}
 }
 
@@ -292,7 +305,7 @@ func (ix *posIndex) attachSibling(sibling, kid int32, leaf bool, sum int64) {
 			p = ix.nodes[sibling].parent
 		}
 	}
-	k := ix.kidSlot(p, sibling)
+	k := ix.kidSlot(leaf, sibling)
 	ix.nodes[p].sums[k] -= sum
 	node := &ix.nodes[p]
 	copy(node.kids[k+2:node.n+1], node.kids[k+1:node.n])
@@ -300,7 +313,9 @@ func (ix *posIndex) attachSibling(sibling, kid int32, leaf bool, sum int64) {
 	node.kids[k+1] = kid
 	node.sums[k+1] = sum
 	node.n++
-	ix.setParent(kid, leaf, p)
+	for j := k + 1; j < node.n; j++ {
+		ix.setParent(node.kids[j], leaf, p, j)
+	}
 }
 
 // splitNode moves the upper half of a full node into a new node placed
@@ -314,7 +329,7 @@ func (ix *posIndex) splitNode(n int32) int32 {
 		qn.kids[k-half] = node.kids[k]
 		qn.sums[k-half] = node.sums[k]
 		moved += node.sums[k]
-		ix.setParent(node.kids[k], node.leafKids, q)
+		ix.setParent(node.kids[k], node.leafKids, q, k-half)
 	}
 	qn.n = node.n - half
 	node.n = half

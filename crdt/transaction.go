@@ -20,6 +20,8 @@ type Transaction struct {
 	// mergeStructs are IDs of structs split during the transaction (or
 	// children of deleted types) that may merge with their neighbours.
 	mergeStructs []idRef
+	// changed lists the types whose content changed (transaction.changed).
+	changed []int32
 	local        bool
 	done         bool
 }
@@ -42,6 +44,7 @@ func (d *Doc) beginTx() *Transaction {
 		tx.ds.last = 0
 		tx.touched = tx.touched[:0]
 		tx.mergeStructs = tx.mergeStructs[:0]
+		tx.changed = tx.changed[:0]
 	}
 	d.txEpoch++
 	tx.epoch = d.txEpoch
@@ -59,6 +62,23 @@ func (tx *Transaction) touch(d *Doc, ci uint32) {
 		c.txBefore = d.state(ci)
 		tx.touched = append(tx.touched, ci)
 	}
+}
+
+// addChangedType is addChangedTypeToTransaction: a type counts as changed
+// unless it was created in this transaction or is deleted.
+func (tx *Transaction) addChangedType(d *Doc, ti int32) {
+	t := &d.types[ti]
+	if t.changedEpoch == tx.epoch {
+		return
+	}
+	if t.item != 0 {
+		it := &d.items[t.item]
+		if it.clock >= tx.beforeClock(it.client) || it.deleted() {
+			return
+		}
+	}
+	t.changedEpoch = tx.epoch
+	tx.changed = append(tx.changed, ti)
 }
 
 // beforeClock is transaction.beforeState for client index ci.
@@ -137,6 +157,13 @@ func (d *Doc) commit(tx *Transaction, encode bool) []byte {
 	d.tx = nil
 	ds := &tx.ds
 	ds.sortAndMerge()
+	// A remote transaction that touched a formatted Y.Text makes Yjs clean
+	// up formatting in a second transaction, before this one's garbage
+	// collection.
+	var cleanup *Transaction
+	if !tx.local && d.needsFormattingCleanup(tx) {
+		cleanup = d.cleanupFormattingAfter(tx)
+	}
 	if d.gc {
 		d.tryGcDeleteSet(ds)
 	}
@@ -155,6 +182,40 @@ func (d *Doc) commit(tx *Transaction, encode bool) []byte {
 			i -= 1 + d.tryToMergeWithLefts(ci, i)
 		}
 	}
+	d.mergeSplitStructs(tx)
+	if !tx.local {
+		if ci, ok := d.clientIdx[d.clientID]; ok && d.clients[ci].txEpoch == tx.epoch {
+			// A remote update used our client id: pick another, as Yjs does.
+			d.clientID = d.nextClientID()
+		}
+	}
+	var out []byte
+	if encode && (!ds.empty() || len(tx.touched) > 0) {
+		out = d.encodeTxUpdate(tx, nil)
+	}
+	if cleanup != nil {
+		// The cleanup transaction only deletes. Yjs emits its update after
+		// this one's; a Doc returns both as one update, as mergeUpdates
+		// would merge them.
+		cds := &cleanup.ds
+		cds.sortAndMerge()
+		if d.gc {
+			d.tryGcDeleteSet(cds)
+		}
+		d.tryMergeDeleteSet(cds)
+		d.mergeSplitStructs(cleanup)
+		if encode && !cds.empty() {
+			out = d.encodeTxUpdate(tx, mergeDeleteSets([]*deleteSet{&tx.ds, cds}))
+		}
+	}
+	d.compactText()
+	d.txPool = tx
+	return out
+}
+
+// mergeSplitStructs tries to merge the structs split during the
+// transaction back with their neighbours (the _mergeStructs loop).
+func (d *Doc) mergeSplitStructs(tx *Transaction) {
 	for i := len(tx.mergeStructs) - 1; i >= 0; i-- {
 		id := tx.mergeStructs[i]
 		ci := id.ci()
@@ -168,19 +229,6 @@ func (d *Doc) commit(tx *Transaction, encode bool) []byte {
 			d.tryToMergeWithLefts(ci, pos)
 		}
 	}
-	if !tx.local {
-		if ci, ok := d.clientIdx[d.clientID]; ok && d.clients[ci].txEpoch == tx.epoch {
-			// A remote update used our client id: pick another, as Yjs does.
-			d.clientID = d.nextClientID()
-		}
-	}
-	var out []byte
-	if encode && (!ds.empty() || len(tx.touched) > 0) {
-		out = d.encodeTxUpdate(tx)
-	}
-	d.compactText()
-	d.txPool = tx
-	return out
 }
 
 // nextClientID derives a fresh 32-bit client id (Yjs draws a random uint32)
@@ -202,8 +250,9 @@ func (d *Doc) nextClientID() uint64 {
 }
 
 // encodeTxUpdate is writeUpdateMessageFromTransaction: the structs of every
-// client from its state before the transaction, and the deletions.
-func (d *Doc) encodeTxUpdate(tx *Transaction) []byte {
+// client from its state before the transaction, and the deletions (ds, or
+// the transaction's when nil).
+func (d *Doc) encodeTxUpdate(tx *Transaction, ds *deleteSet) []byte {
 	e := &encoder{buf: make([]byte, 0, 128)}
 	clients := tx.touched
 	if len(clients) > 1 {
@@ -214,7 +263,10 @@ func (d *Doc) encodeTxUpdate(tx *Transaction) []byte {
 	for _, ci := range clients {
 		d.writeStructs(e, ci, d.clients[ci].txBefore)
 	}
-	tx.ds.write(e)
+	if ds == nil {
+		ds = &tx.ds
+	}
+	ds.write(e)
 	return e.bytes()
 }
 

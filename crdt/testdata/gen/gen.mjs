@@ -101,14 +101,17 @@ const sync = (doc, u) => Y.applyUpdate(doc, u, 'remote')
 const remote = (name, updates, order, { gc = true, diffSVs = [] } = {}) => {
   const doc = newDoc(999, gc)
   const steps = []
-  let emitted = null
-  doc.on('update', u => { emitted = u })
+  let emitted = []
+  doc.on('update', u => { emitted.push(u) })
   for (const i of order) {
-    emitted = null
+    emitted = []
     Y.applyUpdate(doc, updates[i])
     steps.push({
       apply: i,
-      emitted: hex(emitted),
+      // A formatting cleanup makes Yjs emit a second update; crdt returns
+      // both as one, as Y.mergeUpdates merges them.
+      emitted: emitted.length === 0 ? null : hex(emitted.length === 1 ? emitted[0] : Y.mergeUpdates(emitted)),
+      emissions: emitted.length,
       state: hex(Y.encodeStateAsUpdate(doc)),
       sv: hex(Y.encodeStateVector(doc)),
       pending: doc.store.pendingStructs !== null || doc.store.pendingDs !== null
@@ -230,6 +233,33 @@ for (const gc of [true, false]) {
   text.insert(5, 'again')
   scenarios.remote.push(remote(gc ? 'gc' : 'no-gc', ups, ups.map((_, i) => i), { gc }))
   scenarios.remote.push(remote(gc ? 'gc-whole' : 'no-gc-whole', [Y.encodeStateAsUpdate(a)], [0], { gc }))
+}
+
+// Formatting cleanup: concurrent bold ranges overlapping in a nested
+// Y.XmlText (as Tiptap marks do) leave redundant format items, which the
+// receiving doc deletes in a second transaction after the remote one.
+{
+  const a = newDoc(31)
+  const b = newDoc(32)
+  const ua = capture(a)
+  const ub = capture(b)
+  const frag = a.getXmlFragment('xml')
+  const p = new Y.XmlElement('paragraph')
+  frag.insert(0, [p])
+  const t = new Y.XmlText()
+  p.insert(0, [t])
+  t.insert(0, 'hello world')
+  for (const u of ua) sync(b, u)
+  const tb = b.getXmlFragment('xml').get(0).get(0)
+  t.format(0, 5, { bold: true })
+  tb.format(0, 5, { bold: true })
+  tb.format(6, 5, { italic: true })
+  t.format(6, 5, { italic: { k: 1 } })
+  t.delete(1, 2)
+  tb.insert(11, '!', { bold: true })
+  const ups = [...ua, ...ub]
+  scenarios.remote.push(remote('format-cleanup', ups, ups.map((_, i) => i)))
+  scenarios.remote.push(remote('format-cleanup-reversed', ups, ups.map((_, i) => ups.length - 1 - i)))
 }
 
 // Concurrent inserts at one place from many clients (YATA ordering).
