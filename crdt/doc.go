@@ -259,7 +259,7 @@ type ytype struct {
 	// changedEpoch is the transaction that last recorded this type as
 	// changed (transaction.changed in Yjs).
 	changedEpoch uint64
-	index         *posIndex // position index, built on first positional edit
+	index        *posIndex // position index, built on first positional edit
 }
 
 func (t *ytype) mapGet(key int32) int32 {

@@ -22,8 +22,8 @@ type Transaction struct {
 	mergeStructs []idRef
 	// changed lists the types whose content changed (transaction.changed).
 	changed []int32
-	local        bool
-	done         bool
+	local   bool
+	done    bool
 }
 
 // ErrNestedTransaction is returned by Transact when called from inside the
