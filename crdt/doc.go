@@ -81,6 +81,7 @@ type Doc struct {
 
 	clients   []clientStructs
 	clientIdx map[uint64]uint32
+	recent    [2]recentClient // the last clients looked up in clientIdx
 
 	// keys interns map keys (parentSub); items hold their index.
 	keys   []string
@@ -152,6 +153,12 @@ type clientStructs struct {
 	hint     int // position of the last lookup in structs
 }
 
+type recentClient struct {
+	id uint64
+	ci uint32
+	ok bool
+}
+
 // pendingStructs are structs that could not be integrated yet, kept as an
 // encoded update the way Yjs keeps them, with the lowest missing clock of
 // each client they wait for.
@@ -184,15 +191,28 @@ func (d *Doc) ClientID() uint64 { return d.clientID }
 // on.
 func (d *Doc) HasPending() bool { return d.pendingStructs != nil || d.pendingDs != nil }
 
-// clientIndexOf returns the index of client, or false when it has no structs.
+// clientIndexOf returns the index of client, or false when it has no
+// entry. Integration asks for the same one or two clients over and over:
+// the last two answers are kept in front of the map.
 func (d *Doc) clientIndexOf(client uint64) (uint32, bool) {
+	if d.recent[0].ok && d.recent[0].id == client {
+		return d.recent[0].ci, true
+	}
+	if d.recent[1].ok && d.recent[1].id == client {
+		d.recent[0], d.recent[1] = d.recent[1], d.recent[0]
+		return d.recent[0].ci, true
+	}
 	ci, ok := d.clientIdx[client]
+	if ok {
+		d.recent[1] = d.recent[0]
+		d.recent[0] = recentClient{id: client, ci: ci, ok: true}
+	}
 	return ci, ok
 }
 
 // clientIndex returns the index of client, creating an empty entry.
 func (d *Doc) clientIndex(client uint64) uint32 {
-	if ci, ok := d.clientIdx[client]; ok {
+	if ci, ok := d.clientIndexOf(client); ok {
 		return ci
 	}
 	ci := uint32(len(d.clients))

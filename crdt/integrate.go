@@ -216,13 +216,13 @@ func (d *Doc) getMissing(tx *Transaction, r *ref) (uint64, bool) {
 	}
 	r.left, r.right, r.ptype, r.psub = 0, 0, 0, 0
 	if r.hasOrig {
-		ci := d.clientIdx[r.origin.client]
+		ci, _ := d.clientIndexOf(r.origin.client)
 		r.left = d.getItemCleanEnd(tx, ci, uint32(r.origin.clock))
 		l := &d.items[r.left]
 		r.origin.clock = uint64(l.clock + l.length - 1)
 	}
 	if r.hasROrig {
-		ci := d.clientIdx[r.rorigin.client]
+		ci, _ := d.clientIndexOf(r.rorigin.client)
 		r.right = d.getItemCleanStart(tx, ci, uint32(r.rorigin.clock))
 		r.rorigin.clock = uint64(d.items[r.right].clock)
 	}
@@ -236,7 +236,7 @@ func (d *Doc) getMissing(tx *Transaction, r *ref) (uint64, bool) {
 			r.ptype, r.psub = d.items[r.right].parent, d.items[r.right].sub
 		}
 	case r.parent == parentID:
-		ci := d.clientIdx[r.parentID.client]
+		ci, _ := d.clientIndexOf(r.parentID.client)
 		p := &d.items[d.getItem(ci, uint32(r.parentID.clock))]
 		if p.kind == kindType {
 			r.ptype = int32(p.content)
@@ -447,7 +447,7 @@ func (d *Doc) applyDeleteSet(tx *Transaction, ds *deleteSet) *deleteSet {
 	}
 	for _, e := range ds.entries {
 		client := e.client
-		ci, known := d.clientIdx[client]
+		ci, known := d.clientIndexOf(client)
 		state := d.stateOf(client)
 		for _, r := range e.ranges {
 			clock, clockEnd := r.clock, r.clock+r.length

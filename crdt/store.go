@@ -15,7 +15,7 @@ func (d *Doc) state(ci uint32) uint32 {
 
 // stateOf is getState by client id.
 func (d *Doc) stateOf(client uint64) uint64 {
-	ci, ok := d.clientIdx[client]
+	ci, ok := d.clientIndexOf(client)
 	if !ok {
 		return 0
 	}
