@@ -1,0 +1,204 @@
+// A stock y-websocket WebsocketProvider (over the `ws` package) that carries
+// an access token, for the access-control e2e tests. It speaks the command
+// protocol of client.mjs (so the Go Client helpers drive it) and reports what
+// the server tells it: auth messages (permission denied), what the stock
+// provider makes of them (its console.warn), close events and the terminal
+// `closed` event of a provider that stopped reconnecting.
+//
+// Usage: node e2e/js/auth-client.mjs --url ws://HOST:PORT/ws --doc ID
+//          [--token JWT] [--origin ORIGIN] [--seed N]
+//   --token   passed as the provider's params {token}, i.e. ?token=JWT
+//   --origin  an Origin header on the handshake, as a browser page would send
+//
+// Output: one JSON object per line, {"ev": ...}:
+//   ready {clientID}           at start
+//   status {status}            provider status (connecting/connected/disconnected)
+//   synced                     each time the provider reports synced
+//   close {code, reason}       the server closed the connection
+//   closed {code, reason}      the provider gave up (a 44xx close: no reconnect)
+//   auth {bytes, sub, reason}  an auth message from the server: its raw bytes,
+//                              its sub-type (0: permission denied) and reason
+//   warn {msg}                 what the stock provider logged with console.warn
+//   done {id, cmd, ...}        a command finished
+//   report {clientID, sv, len, hash, text?, state?}
+//   error {msg}                anything unexpected; the Go side fails the test
+// Input: one JSON command per line, run one after the other:
+//   {"cmd":"waitSynced"}                     until provider.synced
+//   {"cmd":"insert","pos":0,"text":"x"}      one insert (pos -1: at the end)
+//   {"cmd":"waitText","text":"..."}          until the text equals
+//   {"cmd":"waitContains","text":"..."}      until the text contains
+//   {"cmd":"type","delay":50}                type seeded random edits every delay ms until "stop"
+//   {"cmd":"stop"}                           stop typing; done carries the edit count
+//   {"cmd":"flood","n":2000}                 n one-character inserts in one synchronous
+//                                            loop: n update messages at once
+//   {"cmd":"waitClosed"}                     until the provider emitted `closed`
+//   {"cmd":"state"}                          done carries shouldConnect, wsconnected, synced
+//   {"cmd":"waitSV","sv":{"123":4}}          until the local state vector covers sv
+//   {"cmd":"report","text":true,"state":false}
+//   {"cmd":"destroy"}                        provider.destroy(): leave the document
+//   {"cmd":"exit"}                           process.exit(0)
+import * as Y from 'yjs'
+import { WebsocketProvider, messageAuth } from 'y-websocket'
+import WebSocket from 'ws'
+import * as decoding from 'lib0/decoding'
+import readline from 'node:readline'
+import { createHash } from 'node:crypto'
+import { parseArgs, emit, fail, svToJSON, svCovers, mulberry32, randomEdit, sleep } from './lib.mjs'
+
+const args = parseArgs(process.argv.slice(2), { url: '', doc: '', token: '', origin: '', seed: '1' })
+if (!args.url || !args.doc) fail('--url and --doc are required')
+
+// The stock provider lets one choose the WebSocket class; a subclass is the
+// only way to add a header (Origin) to its handshake without changing it.
+class OriginWebSocket extends WebSocket {
+  constructor (url, protocols) {
+    super(url, protocols, args.origin ? { headers: { Origin: args.origin } } : {})
+  }
+}
+
+// What the stock provider does with a permission-denied message is log it
+// with console.warn; record that, so the test sees what a user of the
+// stock client would see.
+const warn = console.warn
+console.warn = (...a) => {
+  emit({ ev: 'warn', msg: a.map(String).join(' ') })
+  warn(...a)
+}
+
+const ydoc = new Y.Doc()
+const ytext = ydoc.getText('content')
+const rand = mulberry32(Number(args.seed))
+const provider = new WebsocketProvider(args.url, args.doc, ydoc, {
+  WebSocketPolyfill: OriginWebSocket,
+  disableBc: true,
+  params: args.token ? { token: args.token } : {}
+})
+emit({ ev: 'ready', clientID: ydoc.clientID })
+
+// Report every auth message with its raw bytes before the stock handler
+// (which logs it) runs.
+const stockAuth = provider.messageHandlers[messageAuth]
+provider.messageHandlers[messageAuth] = (encoder, decoder, prov, emitSynced, type) => {
+  const bytes = Array.from(decoder.arr)
+  let sub = null
+  let reason = null
+  try {
+    const d = decoding.createDecoder(decoder.arr)
+    decoding.readVarUint(d) // message type 2
+    sub = decoding.readVarUint(d)
+    reason = decoding.readVarString(d)
+  } catch (e) {
+    reason = `undecodable: ${e}`
+  }
+  emit({ ev: 'auth', bytes, sub, reason })
+  stockAuth(encoder, decoder, prov, emitSynced, type)
+}
+
+let closedEvent = null
+provider.on('status', ({ status }) => emit({ ev: 'status', status }))
+provider.on('sync', (synced) => { if (synced) emit({ ev: 'synced' }) })
+provider.on('connection-close', (event) => {
+  if (event) emit({ ev: 'close', code: event.code, reason: String(event.reason ?? '') })
+})
+provider.on('closed', (event) => {
+  closedEvent = event
+  emit({ ev: 'closed', code: event.code, reason: String(event.reason ?? '') })
+})
+
+const localSV = () => Y.decodeStateVector(Y.encodeStateVector(ydoc))
+
+/** Resolves once pred() holds, re-checking on every document or provider event. */
+const until = (pred) => new Promise((resolve) => {
+  if (pred()) return resolve()
+  const check = () => {
+    if (pred()) {
+      ydoc.off('update', check)
+      provider.off('sync', check)
+      provider.off('closed', check)
+      resolve()
+    }
+  }
+  ydoc.on('update', check)
+  provider.on('sync', check)
+  provider.on('closed', check)
+})
+
+let typing = null // {stop: boolean, count: number, finished: Promise}
+
+const commands = {
+  async waitSynced () { await until(() => provider.synced); return {} },
+  async insert ({ pos = 0, text = '' }) {
+    ytext.insert(pos < 0 ? ytext.length : pos, text)
+    return { len: ytext.length }
+  },
+  async waitText ({ text }) { await until(() => ytext.toString() === text); return {} },
+  async waitContains ({ text }) { await until(() => ytext.toString().includes(text)); return { text: ytext.toString() } },
+  async type ({ delay = 50 }) {
+    if (typing) throw new Error('already typing')
+    const t = { stop: false, count: 0 }
+    t.finished = (async () => {
+      while (!t.stop) {
+        randomEdit(ydoc, ytext, rand)
+        t.count++
+        await sleep(delay)
+      }
+    })()
+    typing = t
+    return {}
+  },
+  async stop () {
+    if (!typing) throw new Error('not typing')
+    typing.stop = true
+    await typing.finished
+    const count = typing.count
+    typing = null
+    return { count }
+  },
+  async flood ({ n = 1000 }) {
+    // Every transaction is one update message: n messages leave at once.
+    for (let i = 0; i < n; i++) ytext.insert(ytext.length, 'f')
+    return { n }
+  },
+  async waitClosed () { await until(() => closedEvent !== null); return { ...closedEvent } },
+  async state () {
+    return { shouldConnect: provider.shouldConnect, wsconnected: provider.wsconnected, synced: provider.synced }
+  },
+  async waitSV ({ sv }) {
+    const want = new Map(Object.entries(sv).map(([k, v]) => [Number(k), v]))
+    await until(() => svCovers(localSV(), want))
+    return {}
+  },
+  async report ({ text = true, state = false }) {
+    const s = ytext.toString()
+    emit({
+      ev: 'report',
+      clientID: ydoc.clientID,
+      sv: svToJSON(localSV()),
+      len: s.length,
+      hash: createHash('sha256').update(s).digest('hex'),
+      ...(text ? { text: s } : {}),
+      ...(state ? { state: Buffer.from(Y.encodeStateAsUpdate(ydoc)).toString('base64') } : {})
+    })
+    return {}
+  },
+  async destroy () { provider.destroy(); return {} },
+  async exit () { process.exit(0) }
+}
+
+// Commands run one after the other; "type" returns at once and keeps typing
+// in the background, so a later "stop" is not stuck behind it.
+let queue = Promise.resolve()
+const run = async (msg) => {
+  const fn = commands[msg.cmd]
+  if (!fn) throw new Error(`unknown command ${msg.cmd}`)
+  const res = await fn(msg)
+  emit({ ev: 'done', id: msg.id ?? null, cmd: msg.cmd, ...res })
+}
+readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  if (!line.trim()) return
+  let msg
+  try { msg = JSON.parse(line) } catch (e) { fail(`bad command line ${line}: ${e}`) }
+  queue = queue.then(() => run(msg)).catch((e) => fail(`${msg.cmd}: ${e?.stack ?? e}`))
+}).on('close', () => {
+  queue.then(() => { provider.destroy(); process.exit(0) })
+})
