@@ -566,7 +566,7 @@ func TestAuthReadOnlyPeer(t *testing.T) {
 	if n := len(events(t, reader, "auth")); n != 1 {
 		t.Fatalf("the read-only peer got %d auth messages for one write, want 1", n)
 	}
-	t.Logf("read-only peer's own view: %q (its refused edit stays local)", got["text"])
+	t.Logf("read-only peer's own view: %q (its refused edit stays local); the stock provider logged %q", got["text"], warned["msg"])
 }
 
 // bytesAsJSONNumbers is b as the JSON decoder gives back an array of bytes.
