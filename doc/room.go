@@ -149,11 +149,27 @@ func (rm *room) tryPost(m message) {
 	}
 }
 
-// kick starts a goroutine to run the room unless one runs already. Together
-// with run's re-check this never leaves a message in the inbox with no
-// goroutine on its way to handle it.
+// kick runs the room unless a goroutine runs it already. An idle room is
+// run by the goroutine that posted to it, for one batch: the common case (one
+// message to an idle room) costs no goroutine switch and no wake-up of
+// another thread, which measured as a fifth of the server's CPU. What is left
+// after that batch goes to a goroutine of its own, so that a busy room never
+// holds a connection's reader for long. Together with run's re-check this
+// never leaves a message in the inbox with no goroutine on its way to it.
 func (rm *room) kick() {
-	if rm.running.CompareAndSwap(false, true) {
+	if !rm.running.CompareAndSwap(false, true) {
+		return
+	}
+	rm.runSafely(1)
+	if rm.finished {
+		return
+	}
+	if len(rm.inbox) > 0 {
+		go rm.run()
+		return
+	}
+	rm.running.Store(false)
+	if len(rm.inbox) > 0 && rm.running.CompareAndSwap(false, true) {
 		go rm.run()
 	}
 }
@@ -163,7 +179,7 @@ func (rm *room) kick() {
 // again.
 func (rm *room) run() {
 	for {
-		rm.runSafely()
+		rm.runSafely(-1)
 		if rm.finished {
 			return
 		}
@@ -177,7 +193,7 @@ func (rm *room) run() {
 // runSafely loads the room if needed and drains its inbox. A panic (a bug,
 // perhaps reached by hostile input) costs the room, never the process: the
 // room fails as if its store had, without writing anything.
-func (rm *room) runSafely() {
+func (rm *room) runSafely(batches int) {
 	defer func() {
 		if p := recover(); p != nil {
 			rm.log.Error("room panicked", "panic", p, "stack", string(debug.Stack()))
@@ -201,7 +217,7 @@ func (rm *room) runSafely() {
 	if !rm.loaded {
 		rm.load()
 	}
-	rm.drain()
+	rm.drain(batches)
 }
 
 // load reads the document from the store. Until it returns no message is
@@ -265,9 +281,10 @@ func (rm *room) fail(err error) {
 	}
 }
 
-// drain handles every message in the inbox, in batches of up to MaxBatch.
-func (rm *room) drain() {
-	for !rm.finished {
+// drain handles the messages in the inbox, in batches of up to MaxBatch,
+// until it is empty or (batches >= 0) after that many batches.
+func (rm *room) drain(batches int) {
+	for ; batches != 0 && !rm.finished; batches-- {
 		rm.batch = rm.batch[:0]
 	fill:
 		for len(rm.batch) < rm.reg.cfg.MaxBatch {

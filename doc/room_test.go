@@ -263,8 +263,10 @@ func TestBatchOneTransactionOneAppendOneMessage(t *testing.T) {
 	g := newGate()
 	h.store.appendGate.Store(g)
 	// The first update's commit is held, so the room is busy while the next
-	// updates, from two peers, queue up in its inbox.
-	sa.Update(item(1, 0, 'a'))
+	// updates, from two peers, queue up in its inbox. (The poster of a
+	// message to an idle room runs it, so the first one is posted from a
+	// goroutine of its own.)
+	go sa.Update(item(1, 0, 'a'))
 	g.await()
 	transacts := h.stats.transacts.Load()
 	sa.Update(item(1, 1, 'b'))
@@ -305,7 +307,7 @@ func TestBadUpdateCostsOnlyItsSender(t *testing.T) {
 	}
 	g := newGate()
 	h.store.appendGate.Store(g)
-	sc.Update(item(3, 0, 'z')) // keeps the room busy in its commit
+	go sc.Update(item(3, 0, 'z')) // keeps the room busy in its commit
 	g.await()
 	sa.Update(item(1, 0, 'a'))
 	sb.Update([]byte{0xff, 0, 'X'}) // bad
@@ -366,17 +368,27 @@ func TestLoadWaitsBeforeServing(t *testing.T) {
 	h.seed("d", item(1, 0, 'k'))
 	h.store.loadGate = make(chan struct{})
 	p := &fakePeer{name: "a"}
-	s, err := h.reg.Join("d", p)
-	if err != nil {
-		t.Fatal(err)
+	joined := make(chan *Session, 1)
+	go func() {
+		// The poster of a message to an idle room runs it: this one waits
+		// in the load.
+		s, err := h.reg.Join("d", p)
+		if err != nil {
+			t.Error(err)
+		}
+		joined <- s
+	}()
+	for h.store.loads.Load() == 0 {
+		runtime.Gosched()
 	}
-	s.SyncStep1([]byte{0})
 	// Nothing may reach the peer while the load is in progress; once it is
 	// done the peer gets the loaded document.
 	if msgs := p.received(t); len(msgs) != 0 {
 		t.Fatalf("peer served during the load: %s", fmtMessages(msgs))
 	}
 	close(h.store.loadGate)
+	s := <-joined
+	s.SyncStep1([]byte{0})
 	settle(s.room)
 	wantMessages(t, p, syncMsg(protocol.SyncStep1, []byte{1, 1, 1}), syncMsg(protocol.SyncStep2, item(1, 0, 'k')))
 	s.Leave()
@@ -694,7 +706,7 @@ func TestShutdownCommitsQueuedUpdatesThenCloses(t *testing.T) {
 	b, sb := h.join("d", "b")
 	g := newGate()
 	h.store.appendGate.Store(g)
-	sa.Update(item(1, 0, 'x')) // held in its commit
+	go sa.Update(item(1, 0, 'x')) // held in its commit
 	g.await()
 	sa.Update(item(1, 1, 'y')) // waits in the inbox
 	closed := make(chan error)
