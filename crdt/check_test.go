@@ -9,18 +9,31 @@ func (d *Doc) checkInvariants() error {
 	for ci := range d.clients {
 		c := &d.clients[ci]
 		var clock uint32
-		if len(c.starts) != len(c.structs) {
-			return fmt.Errorf("client %d: %d starts for %d structs", c.id, len(c.starts), len(c.structs))
+		n := 0
+		if len(c.firsts) != len(c.blocks) {
+			return fmt.Errorf("client %d: %d firsts for %d blocks", c.id, len(c.firsts), len(c.blocks))
 		}
-		for i, ii := range c.structs {
-			it := &d.items[ii]
-			if c.starts[i] != it.clock {
-				return fmt.Errorf("client %d struct %d: start %d, clock %d", c.id, i, c.starts[i], it.clock)
+		for bi, b := range c.blocks {
+			if len(b.starts) > 0 && c.firsts[bi] != b.starts[0] {
+				return fmt.Errorf("client %d block %d: first %d, starts at %d", c.id, bi, c.firsts[bi], b.starts[0])
 			}
-			if it.client != uint32(ci) || it.clock != clock || it.length == 0 {
-				return fmt.Errorf("client %d struct %d: client %d clock %d length %d, want clock %d", c.id, i, it.client, it.clock, it.length, clock)
+			if len(b.starts) != len(b.items) || len(b.items) > blockMax || (len(b.items) == 0 && len(c.blocks) > 1) {
+				return fmt.Errorf("client %d block %d: %d starts, %d structs", c.id, bi, len(b.starts), len(b.items))
 			}
-			clock += it.length
+			for i, ii := range b.items {
+				it := &d.items[ii]
+				if b.starts[i] != it.clock {
+					return fmt.Errorf("client %d struct %d: start %d, clock %d", c.id, n, b.starts[i], it.clock)
+				}
+				if it.client != uint32(ci) || it.clock != clock || it.length == 0 {
+					return fmt.Errorf("client %d struct %d: client %d clock %d length %d, want clock %d", c.id, n, it.client, it.clock, it.length, clock)
+				}
+				clock += it.length
+				n++
+			}
+		}
+		if n != c.n {
+			return fmt.Errorf("client %d: %d structs counted as %d", c.id, n, c.n)
 		}
 	}
 	for ti := 1; ti < len(d.types); ti++ {

@@ -29,7 +29,8 @@
 //     Rejected as malformed: truncation, trailing bytes, overlong var ints,
 //     numbers beyond what JS holds exactly (2^53), clocks beyond 2^32-1,
 //     structs of length zero, an item pointing at a later clock of its own
-//     client, unknown content or type refs, JSON that JSON.parse rejects,
+//     client or with the same unit as left and right origin, unknown content
+//     or type refs, JSON that JSON.parse rejects,
 //     invalid UTF-8 (lib0 decodes strings with a fatal TextDecoder).
 //   - After a remote transaction, Yjs's Y.Text objects delete the formatting
 //     marks it made redundant, in a second transaction of their own
@@ -135,22 +136,6 @@ func (s *itemSet) has(x int32) bool {
 		}
 	}
 	return false
-}
-
-// clientStructs are the structs of one client ordered by clock; together
-// they cover the clocks from 0 to the client's state without gaps.
-type clientStructs struct {
-	id      uint64
-	structs []int32
-	// starts holds the first clock of each struct, in step with structs, so
-	// that lookups by clock search a compact array instead of the items.
-	starts []uint32
-	// txEpoch is the transaction that last added structs of this client and
-	// txBefore the client's state before it: Yjs's transaction.beforeState,
-	// recorded only for the clients a transaction touches.
-	txEpoch  uint64
-	txBefore uint32
-	hint     int // position of the last lookup in structs
 }
 
 type recentClient struct {

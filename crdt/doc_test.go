@@ -337,7 +337,7 @@ func structIDs(d *Doc, client uint64) []string {
 		return nil
 	}
 	var out []string
-	for _, ii := range d.clients[ci].structs {
+	d.clients[ci].each(func(ii int32) {
 		it := &d.items[ii]
 		s := strconv.Itoa(int(it.clock)) + "+" + strconv.Itoa(int(it.length))
 		switch {
@@ -347,7 +347,7 @@ func structIDs(d *Doc, client uint64) []string {
 			s += "D"
 		}
 		out = append(out, s)
-	}
+	})
 	return out
 }
 

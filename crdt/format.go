@@ -109,18 +109,19 @@ func (d *Doc) iterateStructs(tx *Transaction, ci uint32, start, length uint64, f
 		return
 	}
 	end := start + length
-	index := d.findIndexCleanStart(tx, ci, uint32(start))
+	p := d.findCleanStart(tx, ci, uint32(start))
 	for {
-		ii := d.clients[ci].structs[index]
-		index++
+		ii := d.clients[ci].at(p)
 		if it := &d.items[ii]; end < uint64(it.clock)+uint64(it.length) {
-			d.findIndexCleanStart(tx, ci, uint32(end))
+			d.findCleanStart(tx, ci, uint32(end))
 		}
 		f(ii)
-		structs := d.clients[ci].structs
-		if index >= len(structs) || uint64(d.items[structs[index]].clock) >= end {
+		it := &d.items[ii]
+		next := it.clock + it.length
+		if uint64(next) >= end || next >= d.state(ci) {
 			return
 		}
+		p = d.clients[ci].find(next)
 	}
 }
 

@@ -10,15 +10,16 @@ package crdt
 // Deleted content; the children of deleted types become GC structs.
 func (d *Doc) tryGcDeleteSet(ds *deleteSet) {
 	for _, e := range ds.entries {
-		ci, ok := d.clientIdx[e.client]
+		ci, ok := d.clientIndexOf(e.client)
 		if !ok {
 			continue
 		}
+		c := &d.clients[ci]
 		for di := len(e.ranges) - 1; di >= 0; di-- {
 			del := e.ranges[di]
 			end := del.clock + del.length
-			for si := d.findIndex(ci, uint32(del.clock)); si < len(d.clients[ci].structs); si++ {
-				ii := d.clients[ci].structs[si]
+			for p, ok := c.find(uint32(del.clock)), true; ok; p, ok = c.next(p) {
+				ii := c.at(p)
 				it := &d.items[ii]
 				if uint64(it.clock) >= end {
 					break
@@ -35,32 +36,45 @@ func (d *Doc) tryGcDeleteSet(ds *deleteSet) {
 // left.
 func (d *Doc) tryMergeDeleteSet(ds *deleteSet) {
 	for _, e := range ds.entries {
-		ci, ok := d.clientIdx[e.client]
+		ci, ok := d.clientIndexOf(e.client)
 		if !ok {
 			continue
 		}
+		c := &d.clients[ci]
 		for di := len(e.ranges) - 1; di >= 0; di-- {
 			del := e.ranges[di]
 			if del.length == 0 {
 				continue
 			}
-			n := len(d.clients[ci].structs)
-			si := min(n-1, 1+d.findIndex(ci, uint32(del.clock+del.length-1)))
-			for si > 0 && uint64(d.items[d.clients[ci].structs[si]].clock) >= del.clock {
-				si -= 1 + d.tryToMergeWithLefts(ci, si)
+			// Start with the struct right after the range.
+			p := c.find(uint32(del.clock + del.length - 1))
+			if n, ok := c.next(p); ok {
+				p = n
+			}
+			for c.startOf(p) > 0 && uint64(c.startOf(p)) >= del.clock {
+				_, survivor := d.tryToMergeWithLefts(ci, p)
+				var ok bool
+				if p, ok = c.prev(survivor); !ok {
+					break
+				}
 			}
 		}
 	}
 }
 
-// tryToMergeWithLefts merges the struct at pos into its left neighbours for
-// as long as they are compatible and returns how many structs it removed.
-func (d *Doc) tryToMergeWithLefts(ci uint32, pos int) int {
-	structs := d.clients[ci].structs
-	i := pos
-	right := structs[pos]
-	for i > 0 {
-		left := structs[i-1]
+// tryToMergeWithLefts merges the struct at p into its left neighbours for
+// as long as they are compatible. It returns how many structs it removed
+// and the position of the struct they all ended in (positions before p stay
+// valid: a removal only shifts what follows it).
+func (d *Doc) tryToMergeWithLefts(ci uint32, p spos) (merged int, survivor spos) {
+	c := &d.clients[ci]
+	right := c.at(p)
+	for {
+		lp, ok := c.prev(p)
+		if !ok {
+			break
+		}
+		left := c.at(lp)
 		l, r := &d.items[left], &d.items[right]
 		if l.deleted() != r.deleted() || l.isGC() != r.isGC() || !d.mergeWith(left, right) {
 			break
@@ -72,14 +86,11 @@ func (d *Doc) tryToMergeWithLefts(ci uint32, pos int) int {
 			}
 		}
 		d.freeItem(right)
-		right = left
-		i--
+		c.remove(p)
+		merged++
+		right, p = left, lp
 	}
-	merged := pos - i
-	if merged > 0 {
-		d.clients[ci].removeStructs(pos, merged)
-	}
-	return merged
+	return merged, p
 }
 
 // freeItem returns the arena slot of a struct merged into its left

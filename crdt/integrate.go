@@ -88,11 +88,6 @@ func (d *Doc) integrateStructs(tx *Transaction, u *decodedUpdate) *restStructs {
 	if nrefs > 64 {
 		d.items = slices.Grow(d.items, nrefs)
 		d.text = slices.Grow(d.text, nbytes)
-		for _, s := range u.segments {
-			ci := d.clientIndex(s.client)
-			d.clients[ci].structs = slices.Grow(d.clients[ci].structs, len(s.refs))
-			d.clients[ci].starts = slices.Grow(d.clients[ci].starts, len(s.refs))
-		}
 	}
 	ids := make([]uint64, 0, len(clientRefs))
 	for c := range clientRefs {
@@ -459,26 +454,32 @@ func (d *Doc) applyDeleteSet(tx *Transaction, ds *deleteSet) *deleteSet {
 				addUnapplied(client, state, clockEnd-state)
 			}
 			_ = known
-			index := d.findIndex(ci, uint32(clock))
-			si := d.clients[ci].structs[index]
-			if s := &d.items[si]; !s.deleted() && uint64(s.clock) < clock {
-				ri := d.splitItem(tx, si, uint32(clock)-s.clock)
-				d.insertStructAt(ci, index, ri)
-				index++
+			c := &d.clients[ci]
+			p := c.find(uint32(clock))
+			cur := c.startOf(p)
+			if s := &d.items[c.at(p)]; !s.deleted() && uint64(s.clock) < clock {
+				d.splitAt(tx, ci, p, uint32(clock))
+				cur = uint32(clock)
 			}
-			for index < len(d.clients[ci].structs) {
-				si := d.clients[ci].structs[index]
-				index++
-				s := &d.items[si]
-				if uint64(s.clock) >= clockEnd {
-					break
-				}
-				if !s.deleted() {
-					if clockEnd < uint64(s.clock+s.length) {
-						ri := d.splitItem(tx, si, uint32(clockEnd)-s.clock)
-						d.insertStructAt(ci, index-1, ri)
+			// Walk the structs from there (a split ends the walk: the part
+			// split off starts at clockEnd).
+			c = &d.clients[ci]
+			p = c.find(cur)
+			for uint64(c.startOf(p)) < clockEnd {
+				si := c.at(p)
+				if s := &d.items[si]; !s.deleted() {
+					split := clockEnd < uint64(s.clock+s.length)
+					if split {
+						d.splitAt(tx, ci, p, uint32(clockEnd))
 					}
 					d.deleteItem(tx, si)
+					if split {
+						break
+					}
+				}
+				var ok bool
+				if p, ok = c.next(p); !ok {
+					break
 				}
 			}
 		}

@@ -1,15 +1,199 @@
 package crdt
 
 // The struct store: per client, the structs ordered by clock, covering the
-// clocks from 0 to the client's state. Lookups by ID are binary searches.
+// clocks from 0 to the client's state. A client's list is cut into blocks of
+// at most blockMax structs, so that splitting an item (which inserts a struct
+// in the middle of the list) and merging (which removes one) move at most a
+// block; lookups by clock are binary searches over the blocks, then within
+// one, over compact arrays of start clocks.
+
+const blockMax = 512
+
+// structBlock is a run of a client's structs and their start clocks.
+type structBlock struct {
+	items  []int32
+	starts []uint32
+}
+
+// spos is the position of a struct in its client's list: block and index
+// in it. Positions are invalidated by inserts and removals.
+type spos struct {
+	b, i int
+}
+
+// clientStructs are the structs of one client ordered by clock; together
+// they cover the clocks from 0 to the client's state without gaps.
+type clientStructs struct {
+	id     uint64
+	blocks []structBlock
+	// firsts holds the start clock of each block, for the block search.
+	firsts []uint32
+	n      int
+	// txEpoch is the transaction that last added structs of this client and
+	// txBefore the client's state before it: Yjs's transaction.beforeState,
+	// recorded only for the clients a transaction touches.
+	txEpoch  uint64
+	txBefore uint32
+	hint     spos // position of the last lookup
+}
+
+func (c *clientStructs) at(p spos) int32 { return c.blocks[p.b].items[p.i] }
+
+func (c *clientStructs) startOf(p spos) uint32 { return c.blocks[p.b].starts[p.i] }
+
+func (c *clientStructs) lastPos() spos {
+	b := len(c.blocks) - 1
+	return spos{b, len(c.blocks[b].items) - 1}
+}
+
+// last is the struct with the highest clocks (the client must have one).
+func (c *clientStructs) last() int32 { return c.at(c.lastPos()) }
+
+func (c *clientStructs) next(p spos) (spos, bool) {
+	if p.i+1 < len(c.blocks[p.b].items) {
+		return spos{p.b, p.i + 1}, true
+	}
+	if p.b+1 < len(c.blocks) {
+		return spos{p.b + 1, 0}, true
+	}
+	return p, false
+}
+
+func (c *clientStructs) prev(p spos) (spos, bool) {
+	if p.i > 0 {
+		return spos{p.b, p.i - 1}, true
+	}
+	if p.b > 0 {
+		return spos{p.b - 1, len(c.blocks[p.b-1].items) - 1}, true
+	}
+	return p, false
+}
+
+// push appends a struct starting at the client's state.
+func (c *clientStructs) push(ii int32, clock uint32) {
+	if len(c.blocks) == 0 || len(c.blocks[len(c.blocks)-1].items) >= blockMax {
+		c.blocks = append(c.blocks, structBlock{})
+		c.firsts = append(c.firsts, clock)
+	}
+	b := &c.blocks[len(c.blocks)-1]
+	b.items = append(b.items, ii)
+	b.starts = append(b.starts, clock)
+	c.n++
+}
+
+// insertAfter puts a struct split off the one at p right after it.
+func (c *clientStructs) insertAfter(p spos, ii int32, clock uint32) {
+	b := &c.blocks[p.b]
+	at := p.i + 1
+	b.items = append(b.items, 0)
+	copy(b.items[at+1:], b.items[at:])
+	b.items[at] = ii
+	b.starts = append(b.starts, 0)
+	copy(b.starts[at+1:], b.starts[at:])
+	b.starts[at] = clock
+	c.n++
+	if len(b.items) > blockMax {
+		half := len(b.items) / 2
+		right := structBlock{
+			items:  append(make([]int32, 0, blockMax), b.items[half:]...),
+			starts: append(make([]uint32, 0, blockMax), b.starts[half:]...),
+		}
+		b.items, b.starts = b.items[:half], b.starts[:half]
+		c.blocks = append(c.blocks, structBlock{})
+		copy(c.blocks[p.b+2:], c.blocks[p.b+1:])
+		c.blocks[p.b+1] = right
+		c.firsts = append(c.firsts, 0)
+		copy(c.firsts[p.b+2:], c.firsts[p.b+1:])
+		c.firsts[p.b+1] = right.starts[0]
+	}
+}
+
+// remove takes out the struct at p (merged into the one before it).
+func (c *clientStructs) remove(p spos) {
+	b := &c.blocks[p.b]
+	copy(b.items[p.i:], b.items[p.i+1:])
+	b.items = b.items[:len(b.items)-1]
+	copy(b.starts[p.i:], b.starts[p.i+1:])
+	b.starts = b.starts[:len(b.starts)-1]
+	c.n--
+	switch {
+	case len(b.items) == 0 && len(c.blocks) > 1:
+		c.blocks = append(c.blocks[:p.b], c.blocks[p.b+1:]...)
+		c.firsts = append(c.firsts[:p.b], c.firsts[p.b+1:]...)
+	case p.i == 0 && len(b.starts) > 0:
+		c.firsts[p.b] = b.starts[0]
+	}
+}
+
+// find is findIndexSS: the position of the struct holding clock, which must
+// be below the client's state.
+func (c *clientStructs) find(clock uint32) spos {
+	// The last struct is the common target (the end of the document a
+	// client is typing at); then the neighbourhood of the previous lookup,
+	// since integration walks a client's structs in order and the merges at
+	// the end of a transaction walk them backwards.
+	nb := len(c.blocks) - 1
+	if lb := c.blocks[nb].starts; lb[len(lb)-1] <= clock {
+		return spos{nb, len(lb) - 1}
+	}
+	if h := c.hint; h.b <= nb {
+		if st := c.blocks[h.b].starts; h.i < len(st) {
+			i := h.i
+			switch {
+			case st[i] > clock:
+				if i > 0 && st[i-1] <= clock {
+					c.hint.i = i - 1
+					return c.hint
+				}
+			case i+1 < len(st):
+				if clock < st[i+1] {
+					return h
+				}
+				if i+2 < len(st) && clock < st[i+2] {
+					c.hint.i = i + 1
+					return c.hint
+				}
+			}
+		}
+	}
+	// The last block starting at or before clock, then the last struct in
+	// it starting at or before clock.
+	b := lastAtOrBefore(c.firsts, clock)
+	c.hint = spos{b, lastAtOrBefore(c.blocks[b].starts, clock)}
+	return c.hint
+}
+
+// lastAtOrBefore returns the index of the last element of the sorted,
+// non-empty xs that is <= x (0 if none is). The loop has no data-dependent
+// branch, so it costs no mispredictions.
+func lastAtOrBefore(xs []uint32, x uint32) int {
+	base, n := 0, len(xs)
+	for n > 1 {
+		half := n / 2
+		if xs[base+half] <= x {
+			base += half
+		}
+		n -= half
+	}
+	return base
+}
+
+// each calls f for every struct in clock order.
+func (c *clientStructs) each(f func(ii int32)) {
+	for _, b := range c.blocks {
+		for _, ii := range b.items {
+			f(ii)
+		}
+	}
+}
 
 // state is getState: the next clock expected from client index ci.
 func (d *Doc) state(ci uint32) uint32 {
-	s := d.clients[ci].structs
-	if len(s) == 0 {
+	c := &d.clients[ci]
+	if c.n == 0 {
 		return 0
 	}
-	last := &d.items[s[len(s)-1]]
+	last := &d.items[c.last()]
 	return last.clock + last.length
 }
 
@@ -26,107 +210,57 @@ func (d *Doc) stateOf(client uint64) uint64 {
 // client's state.
 func (d *Doc) addStruct(ii int32) {
 	it := &d.items[ii]
-	c := &d.clients[it.client]
-	c.structs = append(c.structs, ii)
-	c.starts = append(c.starts, it.clock)
-}
-
-// findIndex is findIndexSS: the position of the struct holding clock in the
-// client's list. The clock must be below the client's state.
-func (d *Doc) findIndex(ci uint32, clock uint32) int {
-	c := &d.clients[ci]
-	starts := c.starts
-	hi := len(starts) - 1
-	// The last struct is the common target (the end of the document a
-	// client is typing at): test it first; then the neighbourhood of the
-	// previous lookup, since integration walks a client's structs in order.
-	if starts[hi] <= clock {
-		return hi
-	}
-	lo := 0
-	if h := c.hint; h < hi {
-		if starts[h] <= clock {
-			if clock < starts[h+1] {
-				return h
-			}
-			if h+2 > hi || clock < starts[h+2] {
-				c.hint = h + 1
-				return h + 1
-			}
-			lo = h + 2
-		} else {
-			hi = h - 1
-		}
-	}
-	// The struct holding clock is the last one starting at or before it.
-	for lo < hi {
-		mid := int(uint(lo+hi+1) >> 1)
-		if starts[mid] <= clock {
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
-	}
-	c.hint = lo
-	return lo
+	d.clients[it.client].push(ii, it.clock)
 }
 
 // getItem is Yjs's getItem/find: the struct holding the ID.
 func (d *Doc) getItem(ci, clock uint32) int32 {
-	return d.clients[ci].structs[d.findIndex(ci, clock)]
-}
-
-// insertStructAt puts a split-off struct right after position pos.
-func (d *Doc) insertStructAt(ci uint32, pos int, ii int32) {
 	c := &d.clients[ci]
-	s := append(c.structs, 0)
-	copy(s[pos+2:], s[pos+1:])
-	s[pos+1] = ii
-	c.structs = s
-	st := append(c.starts, 0)
-	copy(st[pos+2:], st[pos+1:])
-	st[pos+1] = d.items[ii].clock
-	c.starts = st
+	return c.at(c.find(clock))
 }
 
-// removeStructs removes n structs ending at position last (merged into the
-// struct before them).
-func (c *clientStructs) removeStructs(last, n int) {
-	copy(c.structs[last+1-n:], c.structs[last+1:])
-	c.structs = c.structs[:len(c.structs)-n]
-	copy(c.starts[last+1-n:], c.starts[last+1:])
-	c.starts = c.starts[:len(c.starts)-n]
-}
-
-// findIndexCleanStart is findIndexCleanStart: like findIndex, but splits
-// an Item so that a struct starts at clock.
-func (d *Doc) findIndexCleanStart(tx *Transaction, ci, clock uint32) int {
-	idx := d.findIndex(ci, clock)
-	ii := d.clients[ci].structs[idx]
+// findCleanStart is findIndexCleanStart: the position of the struct
+// holding clock, an Item split first so that a struct starts at clock.
+func (d *Doc) findCleanStart(tx *Transaction, ci, clock uint32) spos {
+	c := &d.clients[ci]
+	p := c.find(clock)
+	ii := c.at(p)
 	it := &d.items[ii]
 	if it.clock < clock && it.kind != kindGC {
 		ri := d.splitItem(tx, ii, clock-it.clock)
-		d.insertStructAt(ci, idx, ri)
-		return idx + 1
+		c = &d.clients[ci]
+		c.insertAfter(p, ri, clock)
+		return c.find(clock)
 	}
-	return idx
+	return p
 }
 
 // getItemCleanStart returns the struct starting at the ID, splitting an Item
 // if needed (a GC struct is returned whole).
 func (d *Doc) getItemCleanStart(tx *Transaction, ci, clock uint32) int32 {
-	return d.clients[ci].structs[d.findIndexCleanStart(tx, ci, clock)]
+	p := d.findCleanStart(tx, ci, clock)
+	return d.clients[ci].at(p)
 }
 
 // getItemCleanEnd returns the struct ending at the ID, splitting an Item if
 // needed (a GC struct is returned whole).
 func (d *Doc) getItemCleanEnd(tx *Transaction, ci, clock uint32) int32 {
-	idx := d.findIndex(ci, clock)
-	ii := d.clients[ci].structs[idx]
+	c := &d.clients[ci]
+	p := c.find(clock)
+	ii := c.at(p)
 	it := &d.items[ii]
 	if clock != it.clock+it.length-1 && it.kind != kindGC {
 		ri := d.splitItem(tx, ii, clock-it.clock+1)
-		d.insertStructAt(ci, idx, ri)
+		d.clients[ci].insertAfter(p, ri, clock+1)
 	}
 	return ii
+}
+
+// splitAt splits the Item at p so that a struct starts at clock, which
+// must lie inside it, and returns the new struct.
+func (d *Doc) splitAt(tx *Transaction, ci uint32, p spos, clock uint32) int32 {
+	ii := d.clients[ci].at(p)
+	ri := d.splitItem(tx, ii, clock-d.items[ii].clock)
+	d.clients[ci].insertAfter(p, ri, clock)
+	return ri
 }

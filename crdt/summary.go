@@ -49,11 +49,11 @@ func Summarize(update []byte) (Summary, error) {
 		return Summary{}, fmt.Errorf("summarize: %w", err)
 	}
 	for _, c := range d.clients {
-		for _, ii := range c.structs {
+		c.each(func(ii int32) {
 			if it := &d.items[ii]; !it.isGC() && it.deleted() {
 				s.DeletedItems++
 			}
-		}
+		})
 	}
 	return s, nil
 }

@@ -340,9 +340,8 @@ func (d *Doc) extendLeft(tx *Transaction, ti int32, ci uint32, p textPos, s stri
 		return false
 	}
 	it := &d.items[p.left]
-	structs := d.clients[ci].structs
 	if it.kind != kindString || it.deleted() || it.client != ci || it.sub != 0 ||
-		len(structs) == 0 || structs[len(structs)-1] != p.left || it.right != p.right {
+		d.clients[ci].n == 0 || d.clients[ci].last() != p.left || it.right != p.right {
 		return false
 	}
 	var rightID idRef

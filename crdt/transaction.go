@@ -174,12 +174,20 @@ func (d *Doc) commit(tx *Transaction, encode bool) []byte {
 		if d.state(ci) == before {
 			continue
 		}
-		first := 1
+		// From the last struct down to the first new one (Yjs: indices
+		// down to max(findIndexSS(beforeClock), 1)).
+		c := &d.clients[ci]
+		var firstStart uint32
 		if before > 0 {
-			first = max(d.findIndex(ci, before), 1)
+			firstStart = c.startOf(c.find(before))
 		}
-		for i := len(d.clients[ci].structs) - 1; i >= first; {
-			i -= 1 + d.tryToMergeWithLefts(ci, i)
+		p := c.lastPos()
+		for c.startOf(p) > 0 && c.startOf(p) >= firstStart {
+			_, survivor := d.tryToMergeWithLefts(ci, p)
+			var ok bool
+			if p, ok = c.prev(survivor); !ok {
+				break
+			}
 		}
 	}
 	d.mergeSplitStructs(tx)
@@ -219,14 +227,14 @@ func (d *Doc) mergeSplitStructs(tx *Transaction) {
 	for i := len(tx.mergeStructs) - 1; i >= 0; i-- {
 		id := tx.mergeStructs[i]
 		ci := id.ci()
-		pos := d.findIndex(ci, id.clock)
-		if pos+1 < len(d.clients[ci].structs) {
-			if d.tryToMergeWithLefts(ci, pos+1) > 1 {
+		c := &d.clients[ci]
+		if n, ok := c.next(c.find(id.clock)); ok {
+			if merged, _ := d.tryToMergeWithLefts(ci, n); merged > 1 {
 				continue
 			}
 		}
-		if pos > 0 {
-			d.tryToMergeWithLefts(ci, pos)
+		if p := c.find(id.clock); c.startOf(p) > 0 {
+			d.tryToMergeWithLefts(ci, p)
 		}
 	}
 }
@@ -273,18 +281,19 @@ func (d *Doc) encodeTxUpdate(tx *Transaction, ds *deleteSet) []byte {
 // writeStructs is Yjs's writeStructs: the structs of client ci from clock
 // on, the first one cut at clock.
 func (d *Doc) writeStructs(e *encoder, ci uint32, clock uint32) {
-	structs := d.clients[ci].structs
-	if first := d.items[structs[0]].clock; clock < first {
-		clock = first
+	c := &d.clients[ci]
+	p := c.find(clock)
+	count := c.n - p.i
+	for _, b := range c.blocks[:p.b] {
+		count -= len(b.items)
 	}
-	start := d.findIndex(ci, clock)
-	e.writeVarUint(uint64(len(structs) - start))
-	e.writeVarUint(d.clients[ci].id)
+	e.writeVarUint(uint64(count))
+	e.writeVarUint(c.id)
 	e.writeVarUint(uint64(clock))
-	firstIt := &d.items[structs[start]]
+	firstIt := &d.items[c.at(p)]
 	d.writeItem(e, firstIt, clock-firstIt.clock)
-	for _, ii := range structs[start+1:] {
-		d.writeItem(e, &d.items[ii], 0)
+	for q, ok := c.next(p); ok; q, ok = c.next(q) {
+		d.writeItem(e, &d.items[c.at(q)], 0)
 	}
 }
 
@@ -346,7 +355,7 @@ func (d *Doc) EncodeStateVector() []byte {
 func (d *Doc) StateVector() StateVector {
 	sv := make(StateVector, len(d.clients))
 	for ci := range d.clients {
-		if len(d.clients[ci].structs) > 0 {
+		if d.clients[ci].n > 0 {
 			sv[d.clients[ci].id] = uint64(d.state(uint32(ci)))
 		}
 	}
@@ -401,7 +410,7 @@ func (d *Doc) writeClientsStructs(e *encoder, sv StateVector) {
 	var list []entry
 	for ci := range d.clients {
 		c := &d.clients[ci]
-		if len(c.structs) == 0 {
+		if c.n == 0 {
 			continue
 		}
 		clock, ok := sv[c.id]
@@ -427,19 +436,19 @@ func (d *Doc) deleteSetFromStore() *deleteSet {
 	for ci := range d.clients {
 		c := &d.clients[ci]
 		var ranges []deleteRange
-		s := c.structs
-		for i := 0; i < len(s); i++ {
-			it := &d.items[s[i]]
-			if !it.deleted() {
-				continue
+		inRun := false
+		c.each(func(ii int32) {
+			it := &d.items[ii]
+			switch {
+			case !it.deleted():
+				inRun = false
+			case inRun:
+				ranges[len(ranges)-1].length += uint64(it.length)
+			default:
+				ranges = append(ranges, deleteRange{uint64(it.clock), uint64(it.length)})
+				inRun = true
 			}
-			clock, length := uint64(it.clock), uint64(it.length)
-			for i+1 < len(s) && d.items[s[i+1]].deleted() {
-				i++
-				length += uint64(d.items[s[i]].length)
-			}
-			ranges = append(ranges, deleteRange{clock, length})
-		}
+		})
 		if len(ranges) > 0 {
 			ds.entry(c.id).ranges = ranges
 		}

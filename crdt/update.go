@@ -52,12 +52,13 @@ type decodedUpdate struct {
 }
 
 var (
-	errZeroLength = fmt.Errorf("%w: struct of length zero", ErrMalformed)
-	errContentRef = fmt.Errorf("%w: unknown content type", ErrMalformed)
-	errTypeRef    = fmt.Errorf("%w: unknown shared type", ErrMalformed)
-	errJSON       = fmt.Errorf("%w: content is not valid JSON", ErrMalformed)
-	errDocOpts    = fmt.Errorf("%w: subdocument options are null or undefined", ErrMalformed)
-	errSelfRef    = fmt.Errorf("%w: struct refers to a later clock of its own client", ErrMalformed)
+	errZeroLength  = fmt.Errorf("%w: struct of length zero", ErrMalformed)
+	errContentRef  = fmt.Errorf("%w: unknown content type", ErrMalformed)
+	errTypeRef     = fmt.Errorf("%w: unknown shared type", ErrMalformed)
+	errJSON        = fmt.Errorf("%w: content is not valid JSON", ErrMalformed)
+	errDocOpts     = fmt.Errorf("%w: subdocument options are null or undefined", ErrMalformed)
+	errSelfRef     = fmt.Errorf("%w: struct refers to a later clock of its own client", ErrMalformed)
+	errSameOrigins = fmt.Errorf("%w: item has the same left and right origin", ErrMalformed)
 )
 
 // decodeUpdate decodes and validates a whole v1 update, as Yjs's
@@ -169,6 +170,13 @@ func (d *decoder) readRef(r *ref) {
 		if (r.hasOrig && r.origin.client == r.client && r.origin.clock >= r.clock) ||
 			(r.hasROrig && r.rorigin.client == r.client && r.rorigin.clock >= r.clock) {
 			d.fail(errSelfRef)
+			return
+		}
+		// The unit left of an item cannot also be the one right of it. Yjs
+		// would integrate such an item at a place that depends on how the
+		// items around were split, so peers could disagree.
+		if r.hasOrig && r.hasROrig && r.origin == r.rorigin {
+			d.fail(errSameOrigins)
 			return
 		}
 		if r.parent == parentID && r.parentID.client == r.client && r.parentID.clock >= r.clock {
