@@ -136,23 +136,31 @@ func (c *clientStructs) find(clock uint32) spos {
 	if lb := c.blocks[nb].starts; lb[len(lb)-1] <= clock {
 		return spos{nb, len(lb) - 1}
 	}
-	if h := c.hint; h.b <= nb {
-		if st := c.blocks[h.b].starts; h.i < len(st) {
-			i := h.i
-			switch {
-			case st[i] > clock:
-				if i > 0 && st[i-1] <= clock {
-					c.hint.i = i - 1
-					return c.hint
+	// Near the previous lookup: scans (over sorted delete ranges, forwards
+	// or backwards) and integration (in clock order) stay close to it.
+	if h := c.hint; h.b <= nb && h.i < len(c.blocks[h.b].starts) {
+		if c.startOf(h) <= clock {
+			p := h
+			for k := 0; k < 8; k++ {
+				n, ok := c.next(p)
+				if !ok || c.startOf(n) > clock {
+					c.hint = p
+					return p
 				}
-			case i+1 < len(st):
-				if clock < st[i+1] {
-					return h
+				p = n
+			}
+		} else {
+			p := h
+			for k := 0; k < 8; k++ {
+				pr, ok := c.prev(p)
+				if !ok {
+					break
 				}
-				if i+2 < len(st) && clock < st[i+2] {
-					c.hint.i = i + 1
-					return c.hint
+				if c.startOf(pr) <= clock {
+					c.hint = pr
+					return pr
 				}
+				p = pr
 			}
 		}
 	}
