@@ -58,9 +58,10 @@ func tracesDirOrEmpty() string {
 	}
 }
 
-// FuzzApplyUpdate: no input panics; an accepted update leaves a document
-// whose encoded state, applied to a fresh document, gives the same state
-// vector, text and pending flag.
+// FuzzApplyUpdate: no input panics; an accepted update leaves a consistent
+// document (checkInvariants), local edits on top of it work, and its encoded
+// state applied to a fresh document gives the same state vector and pending
+// flag.
 func FuzzApplyUpdate(f *testing.F) {
 	for _, s := range fuzzUpdateSeeds(f) {
 		f.Add(s)
@@ -118,11 +119,14 @@ func FuzzApplyUpdate(f *testing.F) {
 		if !bytes.Equal(fresh.EncodeStateVector(), d.EncodeStateVector()) {
 			t.Fatal("state vectors differ after a round trip")
 		}
-		for name := range d.roots {
-			if fresh.GetText(name).String() != d.GetText(name).String() {
-				t.Fatalf("root %q renders differently after a round trip", name)
-			}
-		}
+		// The texts are not compared: for forged updates (an item whose
+		// origin and right origin lie in different types, say) Yjs itself
+		// places items differently when the same structs arrive in another
+		// split state, and this package does what Yjs does
+		// (testdata/fuzz/FuzzApplyUpdate/e9cd5438dbcb03bf renders "ab😀y0000000"
+		// before and "ab😀00000y00" after the round trip in Yjs 13.6.33 too).
+		// Updates Yjs writes round-trip exactly: TestYjsTraces*, TestYjsScenarios
+		// and the differential tests check that.
 		// The encoded bytes themselves may differ for hostile input: struct
 		// boundaries depend on the order splits happened in, as in Yjs.
 		if fresh.HasPending() != d.HasPending() {
