@@ -1,9 +1,5 @@
 package crdt
 
-import (
-	"unicode/utf8"
-)
-
 // Struct and content kinds, numbered as Yjs numbers them in the low five
 // bits of a struct's info byte.
 const (
@@ -271,9 +267,6 @@ func normalizeDocOpts(opts jsValue) (jsValue, bool) {
 	}
 	return jsValue{kind: jsObject, obj: out}, true
 }
-
-// validUTF8String reports whether s can be stored as string content.
-func validUTF8String(s string) bool { return utf8.ValidString(s) }
 
 // compactText rebuilds the text arena once most of it is dead (deleted or
 // superseded strings), so a long-lived document's memory follows its live

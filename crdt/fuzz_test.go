@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"unicode/utf8"
 )
 
 // Fuzz targets for every decoder of untrusted bytes. Seeds come from the
@@ -228,7 +229,7 @@ func FuzzVarString(f *testing.F) {
 		if d.err != nil {
 			return
 		}
-		if !validUTF8String(s) {
+		if !utf8.ValidString(s) {
 			t.Fatal("decoded string is not UTF-8")
 		}
 		e := &encoder{}

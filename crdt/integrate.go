@@ -442,7 +442,7 @@ func (d *Doc) applyDeleteSet(tx *Transaction, ds *deleteSet) *deleteSet {
 	}
 	for _, e := range ds.entries {
 		client := e.client
-		ci, known := d.clientIndexOf(client)
+		ci, _ := d.clientIndexOf(client) // known whenever clock < state
 		state := d.stateOf(client)
 		for _, r := range e.ranges {
 			clock, clockEnd := r.clock, r.clock+r.length
@@ -453,7 +453,6 @@ func (d *Doc) applyDeleteSet(tx *Transaction, ds *deleteSet) *deleteSet {
 			if state < clockEnd {
 				addUnapplied(client, state, clockEnd-state)
 			}
-			_ = known
 			c := &d.clients[ci]
 			p := c.find(uint32(clock))
 			cur := c.startOf(p)

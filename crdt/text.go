@@ -15,7 +15,9 @@ type Text struct {
 }
 
 // GetText returns the root Y.Text of that name, creating it lazily as Yjs's
-// doc.getText does (an empty root changes no encoded state).
+// doc.getText does (an empty root changes no encoded state). Unlike getText
+// it does not change how the root treats later updates (see the package
+// documentation on formatting cleanup).
 func (d *Doc) GetText(name string) *Text {
 	t := d.root(name)
 	if d.types[t].ref == typeUnknownRoot {

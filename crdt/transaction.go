@@ -92,8 +92,12 @@ func (tx *Transaction) beforeClock(ci uint32) uint32 {
 
 // Transact runs fn as one transaction and returns the v1 update of
 // everything it changed (nil if nothing), the update Yjs's doc 'update' event
-// carries. Changes cannot be rolled back: when fn returns an error, what it
-// changed before stays, the update describing it is returned with the error.
+// carries. When the transaction applied remote updates that leave redundant
+// formatting in a nested Y.Text/Y.XmlText, Yjs cleans it up in a second
+// transaction and emits a second update; the update returned then covers
+// both, as Y.mergeUpdates would merge them. Changes cannot be rolled back:
+// when fn returns an error, what it changed before stays, and the update
+// describing it is returned with the error.
 func (d *Doc) Transact(fn func(tx *Transaction) error) (changed []byte, err error) {
 	return d.transact(fn, true)
 }
