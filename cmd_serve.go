@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -38,6 +39,7 @@ type serveConfig struct {
 	logLevel        string
 	logFormat       string
 	pprof           string
+	memoryLimit     int64
 }
 
 // envOr returns the environment variable key, or def when it is unset.
@@ -100,6 +102,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	str(&c.logFormat, "log-format", "text", "text or json")
 	str(&c.pprof, "pprof", "", "serve net/http/pprof on this address, for profiling (off when empty; never expose it)")
+	num(&c.memoryLimit, "memory-limit", 0, "soft limit of the Go runtime's memory in bytes, as GOMEMLIMIT: the GC works harder near it (0: none)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: quire serve [--listen HOST:PORT] [--db PATH] [flags]")
 		fs.PrintDefaults()
@@ -173,6 +176,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "quire serve: %v\n", err)
 		return 2
+	}
+	if cfg.memoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.memoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

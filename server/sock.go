@@ -350,7 +350,8 @@ const (
 type hijackWriter struct {
 	http.ResponseWriter
 	wrap func(net.Conn) *sockConn
-	conn *sockConn // set by Hijack
+	conn *sockConn     // set by Hijack
+	br   *bufio.Reader // set by Hijack
 }
 
 func (w *hijackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -374,5 +375,6 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	sc := w.wrap(conn)
 	sc.Conn = in
 	w.conn = sc
-	return sc, bufio.NewReadWriter(bufio.NewReaderSize(sc, sockReadBuf), bufio.NewWriterSize(sc, sockWriteBuf)), nil
+	w.br = bufio.NewReaderSize(sc, sockReadBuf)
+	return sc, bufio.NewReadWriter(w.br, bufio.NewWriterSize(sc, sockWriteBuf)), nil
 }
