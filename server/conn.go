@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -33,8 +32,6 @@ type wsConn struct {
 
 	// Owned by the reader goroutine (set before it starts, or by it).
 	sess      *doc.Session    // nil until joined
-	br        *bufio.Reader   // the library's read buffer (ours: see hijackWriter)
-	peek      [1]byte         // waitReadable's buffer
 	adm       *auth.Admission // nil without a Gate
 	guard     *auth.Guard     // nil without a Gate
 	authTimer *time.Timer     // closes a peer that does not authenticate in time
@@ -90,7 +87,6 @@ func (s *Server) upgrade(c echo.Context) error {
 	}
 	ws.SetReadLimit(s.cfg.ReadLimit)
 	wc.c = ws
-	wc.br = hw.br
 	wc.lastRead.Store(time.Now().UnixNano())
 	if adm != nil {
 		wc.guard = auth.NewGuard(adm, s.cfg.Limits, nil)
@@ -169,14 +165,7 @@ func inbound(m protocol.Message) auth.Inbound {
 func (wc *wsConn) readLoop() {
 	defer wc.s.connWG.Done()
 	defer wc.finish()
-	for {
-		// Waiting here, in a shallow frame, rather than inside the library's
-		// reader lets an idle connection's stack shrink to a fraction of
-		// what reading a frame needs: 2,000 idle sockets hold 2,000 stacks.
-		wc.waitReadable()
-		if !wc.readOne() {
-			return
-		}
+	for wc.readOne() {
 	}
 }
 

@@ -350,8 +350,7 @@ const (
 type hijackWriter struct {
 	http.ResponseWriter
 	wrap func(net.Conn) *sockConn
-	conn *sockConn     // set by Hijack
-	br   *bufio.Reader // set by Hijack
+	conn *sockConn // set by Hijack
 }
 
 func (w *hijackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -375,6 +374,5 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	sc := w.wrap(conn)
 	sc.Conn = in
 	w.conn = sc
-	w.br = bufio.NewReaderSize(sc, sockReadBuf)
-	return sc, bufio.NewReadWriter(w.br, bufio.NewWriterSize(sc, sockWriteBuf)), nil
+	return sc, bufio.NewReadWriter(bufio.NewReaderSize(sc, sockReadBuf), bufio.NewWriterSize(sc, sockWriteBuf)), nil
 }

@@ -56,29 +56,3 @@ func (s *sock) tryWrite(bufs [][]byte) (n int, wouldBlock bool, err error) {
 	}
 	return n, wouldBlock || n < total, nil
 }
-
-// waitReadable waits until the socket has data (or an error or EOF) without
-// reading it, unless the library's buffer already holds some. It parks the
-// reader in a shallow frame: see readLoop. Errors are left to the read.
-func (wc *wsConn) waitReadable() {
-	raw := wc.out.raw
-	if raw == nil || wc.br == nil {
-		return
-	}
-	// Once closing, another goroutine's close handshake reads the buffer;
-	// Close sets closing under mu before it starts that goroutine.
-	wc.mu.Lock()
-	busy := wc.closing || wc.br.Buffered() > 0
-	wc.mu.Unlock()
-	if busy {
-		return
-	}
-	if pc, ok := wc.out.conn.(*prefixConn); ok && len(pc.prefix) > 0 {
-		return
-	}
-	raw.Read(func(fd uintptr) bool {
-		_, _, e := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&wc.peek[0])), 1,
-			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-		return e != syscall.EAGAIN
-	})
-}

@@ -9,6 +9,3 @@ const nonBlockingWrites = false
 func (s *sock) tryWrite(bufs [][]byte) (n int, wouldBlock bool, err error) {
 	return 0, true, nil
 }
-
-// waitReadable leaves all waiting to the library's reader here.
-func (wc *wsConn) waitReadable() {}
