@@ -151,8 +151,9 @@ func (rm *room) tryPost(m message) {
 
 // kick runs the room unless a goroutine runs it already. An idle room is
 // run by the goroutine that posted to it, for one batch: the common case (one
-// message to an idle room) costs no goroutine switch and no wake-up of
-// another thread, which measured as a fifth of the server's CPU. What is left
+// message to an idle room) costs no goroutine start and no wake-up of another
+// thread (in a profile of 1,000 rooms with one writer each, those were a
+// fifth of the server's CPU). What is left
 // after that batch goes to a goroutine of its own, so that a busy room never
 // holds a connection's reader for long. Together with run's re-check this
 // never leaves a message in the inbox with no goroutine on its way to it.

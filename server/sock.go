@@ -20,9 +20,9 @@ import (
 // the room's goroutine writes it to the socket at once with a non-blocking
 // writev. Only when a socket's buffer is full does a writer goroutine take
 // over, waiting for the socket under a write deadline. In the common case a
-// delivery costs one system call and no goroutine switch, where a goroutine
-// per write spent most of the server's CPU in scheduling and the library's
-// write path (measured with the load benchmark, scripts/bench-server.sh).
+// delivery costs one system call and no goroutine switch; a goroutine per
+// write added scheduling and the library's write path, about a third of the
+// server's CPU in a profile of the hot-room load (scripts/bench-server.sh).
 //
 // Every byte reaches the socket through one queue per connection, so the
 // library's control frames (pong, close) and ours never interleave: the
