@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/quirehq/quire/internal/lib0"
 )
 
 // MaxStateSize is the largest JSON state, in bytes, that DecodeUpdate
@@ -54,7 +55,7 @@ func DecodeUpdate(b []byte) (u Update, err error) {
 			err = fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 	}()
-	count, n, err := readVarUint(b)
+	count, n, err := lib0.ReadVarUint(b)
 	if err != nil {
 		return nil, fmt.Errorf("entry count: %w", err)
 	}
@@ -67,15 +68,15 @@ func DecodeUpdate(b []byte) (u Update, err error) {
 	u = make(Update, 0, count)
 	for i := uint64(0); i < count; i++ {
 		var e Entry
-		if e.ClientID, n, err = readVarUint(b); err != nil {
+		if e.ClientID, n, err = lib0.ReadVarUint(b); err != nil {
 			return nil, fmt.Errorf("entry %d: client id: %w", i, err)
 		}
 		b = b[n:]
-		if e.Clock, n, err = readVarUint(b); err != nil {
+		if e.Clock, n, err = lib0.ReadVarUint(b); err != nil {
 			return nil, fmt.Errorf("entry %d (client %d): clock: %w", i, e.ClientID, err)
 		}
 		b = b[n:]
-		s, n, err := readVarString(b)
+		s, n, err := lib0.ReadVarString(b)
 		if err != nil {
 			return nil, fmt.Errorf("entry %d (client %d): state: %w", i, e.ClientID, err)
 		}
@@ -98,24 +99,24 @@ func DecodeUpdate(b []byte) (u Update, err error) {
 // EncodeUpdate encodes u as a y-protocols awareness update, byte-identical
 // to encodeAwarenessUpdate of y-protocols for the same entries.
 func EncodeUpdate(u Update) []byte {
-	size := varUintLen(uint64(len(u)))
+	size := lib0.VarUintLen(uint64(len(u)))
 	for _, e := range u {
 		l := len(e.State)
 		if l == 0 {
 			l = len(nullState)
 		}
-		size += varUintLen(e.ClientID) + varUintLen(e.Clock) + varUintLen(uint64(l)) + l
+		size += lib0.VarUintLen(e.ClientID) + lib0.VarUintLen(e.Clock) + lib0.VarUintLen(uint64(l)) + l
 	}
 	b := make([]byte, 0, size)
-	b = appendVarUint(b, uint64(len(u)))
+	b = lib0.AppendVarUint(b, uint64(len(u)))
 	for _, e := range u {
-		b = appendVarUint(b, e.ClientID)
-		b = appendVarUint(b, e.Clock)
+		b = lib0.AppendVarUint(b, e.ClientID)
+		b = lib0.AppendVarUint(b, e.Clock)
 		s := e.State
 		if len(s) == 0 {
 			s = nullState
 		}
-		b = appendVarString(b, s)
+		b = lib0.AppendVarString(b, s)
 	}
 	return b
 }

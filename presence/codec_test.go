@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/quirehq/quire/internal/lib0"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -113,7 +114,7 @@ func TestEncodeEmptyStateIsNull(t *testing.T) {
 // raw builds an update from entries without validating anything, to craft
 // bad input.
 func raw(count uint64, entries ...[]byte) []byte {
-	b := appendVarUint(nil, count)
+	b := lib0.AppendVarUint(nil, count)
 	for _, e := range entries {
 		b = append(b, e...)
 	}
@@ -122,9 +123,9 @@ func raw(count uint64, entries ...[]byte) []byte {
 
 // ent encodes one entry with an arbitrary state.
 func ent(id, clock uint64, state string) []byte {
-	b := appendVarUint(nil, id)
-	b = appendVarUint(b, clock)
-	return appendVarString(b, []byte(state))
+	b := lib0.AppendVarUint(nil, id)
+	b = lib0.AppendVarUint(b, clock)
+	return lib0.AppendVarString(b, []byte(state))
 }
 
 func TestDecodeRejects(t *testing.T) {
@@ -137,14 +138,14 @@ func TestDecodeRejects(t *testing.T) {
 		{"empty input", nil, "entry count: unexpected end"},
 		{"count only", raw(1), "exceeds what 0 bytes"},
 		{"count past the bytes", raw(3, ent(1, 1, "{}"), ent(2, 1, "{}")), "exceeds what"},
-		{"absurd count", raw(maxSafeInteger, []byte("{}{}{}{}")), "exceeds what 8 bytes"},
+		{"absurd count", raw(lib0.MaxSafeInteger, []byte("{}{}{}{}")), "exceeds what 8 bytes"},
 		{"count over 2^53", []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x10}, "exceeds 2^53-1"},
 		{"count overflows uint64", bytes.Repeat([]byte{0xff}, 11), "exceeds 2^53-1"},
 		{"client id over 2^53", raw(1, []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10}, ent(1, 1, "{}")[1:]), "client id: varUint exceeds"},
 		{"clock over 2^53", raw(1, []byte{1}, []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10}, []byte{2, '{', '}'}), "clock: varUint exceeds"},
 		{"overlong varUint", raw(1, []byte{0x81, 0x00}, ent(1, 1, "{}")[1:]), "non-minimal"},
 		{"truncated varUint", raw(1, []byte{1, 1, 0x80, 0x80, 0x80}), "unexpected end"},
-		{"string past the end", raw(1, []byte{1, 1, 10, '{', '}', ' ', ' '}), "state: unexpected end"},
+		{"string past the end", raw(1, []byte{1, 1, 10, '{', '}', ' ', ' '}), "state: length prefix beyond the end"},
 		{"trailing byte", append(raw(1, ent(1, 1, "{}")), 0), "1 trailing bytes"},
 		{"trailing entry", raw(1, ent(1, 1, "{}"), ent(2, 1, "{}")), "trailing bytes"},
 		{"invalid UTF-8", raw(1, ent(1, 1, "\"\xff\xfe\"")), "invalid UTF-8"},
@@ -178,12 +179,12 @@ func TestDecodeRejects(t *testing.T) {
 func TestDecodeLimits(t *testing.T) {
 	t.Parallel()
 	state := `"` + strings.Repeat("x", MaxStateSize-2) + `"`
-	in := raw(1, ent(maxSafeInteger, maxSafeInteger, state))
+	in := raw(1, ent(lib0.MaxSafeInteger, lib0.MaxSafeInteger, state))
 	u, err := DecodeUpdate(in)
 	if err != nil {
 		t.Fatalf("largest state, ids and clocks: %v", err)
 	}
-	if len(u) != 1 || u[0].ClientID != maxSafeInteger || u[0].Clock != maxSafeInteger || len(u[0].State) != MaxStateSize {
+	if len(u) != 1 || u[0].ClientID != lib0.MaxSafeInteger || u[0].Clock != lib0.MaxSafeInteger || len(u[0].State) != MaxStateSize {
 		t.Fatalf("DecodeUpdate = %d entries, want the one encoded", len(u))
 	}
 	if !bytes.Equal(EncodeUpdate(u), in) {

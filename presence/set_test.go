@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/quirehq/quire/internal/lib0"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -230,9 +231,9 @@ func TestSetRules(t *testing.T) {
 			apply(time.Second+ttl, 1, Update{e(A, 4, s2)}, Update{e(A, 4, s2)}),
 		}, Update{e(A, 4, s2)}},
 		{"removal at 2^53-1 keeps the clock", []op{
-			apply(0, 1, Update{e(A, maxSafeInteger, s1)}, Update{e(A, maxSafeInteger, s1)}),
-			removeOwner(0, 1, Update{e(A, maxSafeInteger, `null`)}),
-			apply(0, 1, Update{e(A, maxSafeInteger, s1)}, nil),
+			apply(0, 1, Update{e(A, lib0.MaxSafeInteger, s1)}, Update{e(A, lib0.MaxSafeInteger, s1)}),
+			removeOwner(0, 1, Update{e(A, lib0.MaxSafeInteger, `null`)}),
+			apply(0, 1, Update{e(A, lib0.MaxSafeInteger, s1)}, nil),
 		}, Update{}},
 	}
 	for _, tt := range tests {
@@ -306,7 +307,7 @@ func TestConvergence(t *testing.T) {
 	t.Parallel()
 	for seed := range uint64(300) {
 		rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-		clients := []uint64{1, 2, rng.Uint64N(1 << 32), rng.Uint64N(maxSafeInteger) + 1}
+		clients := []uint64{1, 2, rng.Uint64N(1 << 32), rng.Uint64N(lib0.MaxSafeInteger) + 1}
 		stateFor := func(id, clock uint64) string {
 			if (id*31+clock*17)%4 == 0 {
 				return "null"

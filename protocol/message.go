@@ -23,6 +23,7 @@ package protocol
 import (
 	"errors"
 	"fmt"
+	"github.com/quirehq/quire/internal/lib0"
 	"unicode/utf8"
 )
 
@@ -107,7 +108,7 @@ func Decode(frame []byte) (m Message, err error) {
 			err = fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
 	}()
-	t, n, err := readVarUint(frame)
+	t, n, err := lib0.ReadVarUint(frame)
 	if err != nil {
 		return m, fmt.Errorf("message type: %w", err)
 	}
@@ -115,7 +116,7 @@ func Decode(frame []byte) (m Message, err error) {
 	switch t {
 	case uint64(TypeSync):
 		m.Type = TypeSync
-		st, n, err := readVarUint(rest)
+		st, n, err := lib0.ReadVarUint(rest)
 		if err != nil {
 			return m, fmt.Errorf("sync subtype: %w", err)
 		}
@@ -124,21 +125,21 @@ func Decode(frame []byte) (m Message, err error) {
 		}
 		m.Sync = SyncType(st)
 		rest = rest[n:]
-		m.Payload, n, err = readVarBytes(rest)
+		m.Payload, n, err = lib0.ReadVarBytes(rest)
 		if err != nil {
 			return m, fmt.Errorf("sync %s payload: %w", m.Sync, err)
 		}
 		rest = rest[n:]
 	case uint64(TypeAwareness):
 		m.Type = TypeAwareness
-		m.Payload, n, err = readVarBytes(rest)
+		m.Payload, n, err = lib0.ReadVarBytes(rest)
 		if err != nil {
 			return m, fmt.Errorf("awareness payload: %w", err)
 		}
 		rest = rest[n:]
 	case uint64(TypeAuth):
 		m.Type = TypeAuth
-		at, n, err := readVarUint(rest)
+		at, n, err := lib0.ReadVarUint(rest)
 		if err != nil {
 			return m, fmt.Errorf("auth subtype: %w", err)
 		}
@@ -146,7 +147,7 @@ func Decode(frame []byte) (m Message, err error) {
 			return m, fmt.Errorf("unknown auth subtype %d", at)
 		}
 		rest = rest[n:]
-		reason, n, err := readVarBytes(rest)
+		reason, n, err := lib0.ReadVarBytes(rest)
 		if err != nil {
 			return m, fmt.Errorf("auth reason: %w", err)
 		}
@@ -171,7 +172,7 @@ func Append(dst []byte, m Message) []byte {
 	switch m.Type {
 	case TypeSync:
 		dst = append(dst, byte(TypeSync), byte(m.Sync))
-		dst = appendVarUint(dst, uint64(len(m.Payload)))
+		dst = lib0.AppendVarUint(dst, uint64(len(m.Payload)))
 		return append(dst, m.Payload...)
 	case TypeAwareness:
 		return AppendAwareness(dst, m.Payload)
@@ -192,11 +193,11 @@ func Encode(m Message) []byte {
 func Len(m Message) int {
 	switch m.Type {
 	case TypeSync:
-		return 2 + varUintLen(uint64(len(m.Payload))) + len(m.Payload)
+		return 2 + lib0.VarUintLen(uint64(len(m.Payload))) + len(m.Payload)
 	case TypeAwareness:
-		return 1 + varUintLen(uint64(len(m.Payload))) + len(m.Payload)
+		return 1 + lib0.VarUintLen(uint64(len(m.Payload))) + len(m.Payload)
 	case TypeAuth:
-		return 2 + varUintLen(uint64(len(m.Reason))) + len(m.Reason)
+		return 2 + lib0.VarUintLen(uint64(len(m.Reason))) + len(m.Reason)
 	}
 	return 1
 }
@@ -219,7 +220,7 @@ func AppendUpdate(dst, update []byte) []byte {
 // AppendAwareness appends an awareness message carrying an encoded awareness update.
 func AppendAwareness(dst, awarenessUpdate []byte) []byte {
 	dst = append(dst, byte(TypeAwareness))
-	dst = appendVarUint(dst, uint64(len(awarenessUpdate)))
+	dst = lib0.AppendVarUint(dst, uint64(len(awarenessUpdate)))
 	return append(dst, awarenessUpdate...)
 }
 
@@ -233,7 +234,7 @@ func AppendQueryAwareness(dst []byte) []byte {
 // reason the stock provider logs.
 func AppendPermissionDenied(dst []byte, reason string) []byte {
 	dst = append(dst, byte(TypeAuth), AuthPermissionDenied)
-	dst = appendVarUint(dst, uint64(len(reason)))
+	dst = lib0.AppendVarUint(dst, uint64(len(reason)))
 	return append(dst, reason...)
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/quirehq/quire/internal/lib0"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,8 +114,8 @@ func TestDecodeRejects(t *testing.T) {
 		frame []byte
 		want  string // part of the error text
 	}{
-		{"empty", nil, "message type: varUint cut short"},
-		{"type varUint cut", []byte{0x80}, "message type: varUint cut short"},
+		{"empty", nil, "message type: unexpected end"},
+		{"type varUint cut", []byte{0x80}, "message type: unexpected end"},
 		{"type non-minimal", []byte{0x80, 0x00}, "non-minimal"},
 		{"type beyond 2^53", append(long(7), 0x7f), "exceeds 2^53-1"},
 		{"type too many groups", append(long(8), 0x01), "exceeds 2^53-1"},
@@ -123,11 +124,11 @@ func TestDecodeRejects(t *testing.T) {
 		{"sync without subtype", []byte{0}, "sync subtype"},
 		{"unknown sync subtype", []byte{0, 3, 0}, "unknown sync subtype 3"},
 		{"sync without payload", []byte{0, 2}, "sync update payload"},
-		{"sync payload cut", []byte{0, 2, 5, 1, 2}, "length prefix beyond the end"},
-		{"sync huge length", append([]byte{0, 1}, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f), "length prefix beyond the end"},
+		{"sync payload cut", []byte{0, 2, 5, 1, 2}, "length prefix beyond the end of the input"},
+		{"sync huge length", append([]byte{0, 1}, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f), "length prefix beyond the end of the input"},
 		{"sync trailing", []byte{0, 0, 1, 0, 9}, "1 bytes after the sync message"},
 		{"awareness without payload", []byte{1}, "awareness payload"},
-		{"awareness cut", []byte{1, 3, 0}, "length prefix beyond the end"},
+		{"awareness cut", []byte{1, 3, 0}, "length prefix beyond the end of the input"},
 		{"awareness trailing", []byte{1, 1, 0, 0, 0}, "2 bytes after the awareness message"},
 		{"auth without subtype", []byte{2}, "auth subtype"},
 		{"auth unknown subtype", []byte{2, 1, 0}, "unknown auth subtype 1"},
@@ -173,17 +174,17 @@ func TestDecodeAliasesFrame(t *testing.T) {
 
 func TestVarUintRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, v := range []uint64{0, 1, 127, 128, 255, 16383, 16384, 1<<32 - 1, 1 << 35, maxSafeInteger} {
-		b := appendVarUint(nil, v)
-		if len(b) != varUintLen(v) {
-			t.Fatalf("varUintLen(%d) = %d, encoded %d bytes", v, varUintLen(v), len(b))
+	for _, v := range []uint64{0, 1, 127, 128, 255, 16383, 16384, 1<<32 - 1, 1 << 35, lib0.MaxSafeInteger} {
+		b := lib0.AppendVarUint(nil, v)
+		if len(b) != lib0.VarUintLen(v) {
+			t.Fatalf("lib0.VarUintLen(%d) = %d, encoded %d bytes", v, lib0.VarUintLen(v), len(b))
 		}
-		got, n, err := readVarUint(b)
+		got, n, err := lib0.ReadVarUint(b)
 		if err != nil || got != v || n != len(b) {
-			t.Fatalf("readVarUint(%x) = %d, %d, %v; want %d", b, got, n, err, v)
+			t.Fatalf("lib0.ReadVarUint(%x) = %d, %d, %v; want %d", b, got, n, err, v)
 		}
 	}
-	if _, _, err := readVarUint(appendVarUint(nil, maxSafeInteger+1)); err == nil {
+	if _, _, err := lib0.ReadVarUint(lib0.AppendVarUint(nil, lib0.MaxSafeInteger+1)); err == nil {
 		t.Fatal("2^53 accepted")
 	}
 }
