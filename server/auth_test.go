@@ -74,6 +74,8 @@ func TestAuthRefusedBeforeUpgrade(t *testing.T) {
 			}
 		})
 	}
+	// Once an admitted peer has its greeting, only its room is open.
+	ts.join("other?token=" + other)
 	if n := ts.srv.Docs().Rooms(); n != 1 {
 		t.Fatalf("%d rooms open, want only the admitted one", n)
 	}
