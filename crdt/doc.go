@@ -152,12 +152,14 @@ type pendingStructs struct {
 	update  []byte
 }
 
-// NewDoc returns an empty document.
+// NewDoc returns an empty document. It reserves little: a server holds a
+// Doc for every open room, most of them small, and the arena grows once per
+// update anyway.
 func NewDoc(opts Options) *Doc {
 	d := &Doc{
 		clientID:  opts.ClientID,
 		gc:        !opts.DisableGC,
-		items:     make([]item, 1, 64),
+		items:     make([]item, 1, 8),
 		types:     make([]ytype, 1, 4),
 		roots:     map[string]int32{},
 		clientIdx: map[uint64]uint32{},
