@@ -39,6 +39,9 @@ type docJSON struct {
 	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 	Bytes     int64      `json:"bytes"`
 	Peers     int        `json:"peers"`
+	// Editors are the users ({name, color}) of the live awareness states of
+	// an open document: who the documents page shows in it.
+	Editors []doc.Editor `json:"editors,omitempty"`
 }
 
 func toJSON(m persist.DocMeta, peers int) docJSON {
@@ -128,7 +131,7 @@ func docID(c echo.Context) (string, error) {
 }
 
 // listDocs serves GET /api/docs: every stored document, newest change first,
-// with its live peer count, plus the open documents that have not stored
+// with its live peer count and editors, plus the open documents that have not stored
 // anything yet.
 func (s *Server) listDocs(c echo.Context) error {
 	grant, err := s.authorize(c, "", false)
@@ -157,6 +160,19 @@ func (s *Server) listDocs(c echo.Context) error {
 	sort.Strings(fresh)
 	for _, id := range fresh {
 		out = append(out, docJSON{ID: id, Peers: live[id]})
+	}
+	var open []string
+	for _, d := range out {
+		if d.Peers > 0 {
+			open = append(open, d.ID)
+		}
+	}
+	editors, err := s.reg.Editors(c.Request().Context(), open...)
+	if err != nil {
+		return fmt.Errorf("list documents: %w", err)
+	}
+	for i := range out {
+		out[i].Editors = editors[out[i].ID]
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -202,17 +218,27 @@ func (s *Server) getDoc(c echo.Context) error {
 	if _, err := s.authorize(c, id, false); err != nil {
 		return err
 	}
-	meta, err := s.cfg.Store.GetDoc(c.Request().Context(), id)
+	ctx := c.Request().Context()
+	meta, err := s.cfg.Store.GetDoc(ctx, id)
+	var d docJSON
 	switch {
 	case errors.Is(err, persist.ErrNotFound):
-		if peers := s.reg.Peers(id); peers > 0 {
-			return c.JSON(http.StatusOK, docJSON{ID: id, Peers: peers}) // open, nothing stored yet
+		peers := s.reg.Peers(id)
+		if peers == 0 {
+			return echo.NewHTTPError(http.StatusNotFound, "no such document")
 		}
-		return echo.NewHTTPError(http.StatusNotFound, "no such document")
+		d = docJSON{ID: id, Peers: peers} // open, nothing stored yet
 	case err != nil:
 		return fmt.Errorf("get document: %w", err)
+	default:
+		d = toJSON(meta, s.reg.Peers(id))
 	}
-	return c.JSON(http.StatusOK, toJSON(meta, s.reg.Peers(id)))
+	editors, err := s.reg.Editors(ctx, id)
+	if err != nil {
+		return fmt.Errorf("get document: %w", err)
+	}
+	d.Editors = editors[id]
+	return c.JSON(http.StatusOK, d)
 }
 
 // open returns a Handle on an existing document: stored, or open with peers.
