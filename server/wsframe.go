@@ -186,7 +186,7 @@ func (p *wsParser) feed(b []byte, emit func(ev *wsEvent) bool) error {
 		if n > 0 {
 			if op >= wsOpClose {
 				if p.ctl == nil {
-					p.ctl = make([]byte, 0, p.remain) // at most 125 bytes: checked in readHeader
+					p.ctl = make([]byte, 0, p.remain) // at most 125 bytes: checked by readHeader
 				}
 				l := len(p.ctl)
 				p.ctl = p.ctl[:l+n]
@@ -302,7 +302,11 @@ func (p *wsParser) readHeader(b []byte) ([]byte, bool, *wsProtocolError) {
 	default:
 		length = uint64(l7)
 	}
-	if p.hdr[0]&0x0f < wsOpClose && p.limit > 0 && length > uint64(p.limit)-uint64(len(p.buf)) {
+	if p.hdr[0]&0x0f >= wsOpClose {
+		if length > 125 {
+			return b, false, wsFail(wsCodeProtocol, "control frame longer than 125 bytes")
+		}
+	} else if p.limit > 0 && length > uint64(p.limit)-uint64(len(p.buf)) {
 		// len(buf) <= limit always: every frame before this one passed here.
 		return b, false, wsFail(wsCodeTooBig, "message too big")
 	}
@@ -334,9 +338,8 @@ func (p *wsParser) checkStart() *wsProtocolError {
 		if b0&0x80 == 0 {
 			return wsFail(wsCodeProtocol, "fragmented control frame")
 		}
-		if b1&0x7f > 125 {
-			return wsFail(wsCodeProtocol, "control frame longer than 125 bytes")
-		}
+		// The length (<= 125) is checked once decoded: like the data
+		// frames' lengths, a non-minimal encoding is tolerated.
 	default:
 		return wsFail(wsCodeProtocol, "unknown opcode")
 	}
@@ -413,7 +416,7 @@ func wsScanMessage(b []byte, remain uint64, limit int64) (int, bool) {
 		pos += int(length)
 		switch op := b0 & 0x0f; op {
 		case wsOpClose, wsOpPing, wsOpPong:
-			if b0&0x80 == 0 || b1&0x7f > 125 {
+			if b0&0x80 == 0 || length > 125 {
 				return 0, false
 			}
 		case wsOpContinuation:

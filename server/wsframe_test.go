@@ -324,7 +324,10 @@ func wsCases() []wsCase {
 		wsCase{name: "fragmented ping", stream: tStream(tData(wsOpPing, false, "x", 1)), code: 1002},
 		wsCase{name: "fragmented close", stream: tStream(tFrame{op: wsOpClose}), code: 1002},
 		wsCase{name: "ping of 126 bytes", stream: tStream(tData(wsOpPing, true, tPattern(126), 1)), code: 1002},
-		wsCase{name: "pong with 16-bit length", stream: tStream(tFrame{fin: true, op: wsOpPong, payload: []byte("x"), lenForm: 126}), code: 1002},
+		wsCase{name: "pong with non-minimal 16-bit length", stream: tStream(tFrame{fin: true, op: wsOpPong, payload: []byte("x"), lenForm: 126}), want: []tEvent{{Kind: wsPong, Payload: "x"}}},
+		wsCase{name: "ping with non-minimal 64-bit length", stream: tStream(tFrame{fin: true, op: wsOpPing, payload: []byte("xyz"), lenForm: 127}), want: []tEvent{{Kind: wsPing, Payload: "xyz"}}},
+		wsCase{name: "ping of 126 bytes, 16-bit length", stream: tStream(tFrame{fin: true, op: wsOpPing, forceLen: true, rawLen: 126, lenForm: 126}), code: 1002},
+		wsCase{name: "close announcing 2^40 bytes", stream: tStream(tFrame{fin: true, op: wsOpClose, forceLen: true, rawLen: 1 << 40}), code: 1002},
 		wsCase{name: "continuation without message", stream: tStream(tData(wsOpContinuation, true, "x", 1)), code: 1002},
 		wsCase{name: "continuation after complete message", stream: tStream(tData(wsOpText, true, "a", 1), tData(wsOpContinuation, true, "b", 1)), want: []tEvent{tMsg(true, "a")}, code: 1002},
 		wsCase{name: "text inside fragmented message", stream: tStream(tData(wsOpBinary, false, "a", 1), tData(wsOpText, true, "b", 1)), code: 1002},
@@ -391,7 +394,7 @@ func tRandomStream(r *rand.Rand, large bool) ([]byte, []tEvent) {
 		if r.IntN(8) == 0 {
 			f.key = [4]byte{}
 		}
-		if r.IntN(6) == 0 && op < wsOpClose {
+		if r.IntN(6) == 0 {
 			f.lenForm = []byte{126, 127}[r.IntN(2)]
 			if f.lenForm == 126 && len(payload) > 0xffff {
 				f.lenForm = 127
