@@ -3,6 +3,7 @@ package persist
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,7 +61,7 @@ type SQLiteOptions struct {
 	Synchronous string
 	// MaxBatch caps the requests of one group commit (0 = DefaultMaxBatch).
 	MaxBatch int
-	// OnCommit, if not nil, is called on the committer goroutine after every
+	// OnCommit, if not nil, is called by the committing goroutine after every
 	// committed transaction with the number of requests it carried, the bytes
 	// of updates and snapshots written and the time from BEGIN to the end of
 	// COMMIT. It must return quickly: the next commit waits for it.
@@ -70,31 +71,36 @@ type SQLiteOptions struct {
 }
 
 // SQLite is the embedded Store: a SQLite database in WAL mode with one writer
-// connection, owned by a committer goroutine that group-commits the writes of
-// every document, and a separate pool of read-only connections.
+// connection, on which the writers of every document take turns to
+// group-commit what has queued (see submit), and a separate pool of
+// read-only connections.
 type SQLite struct {
 	path     string
-	w        *sql.DB // exactly one connection; used only by migrations and the committer
+	w        *sql.DB // exactly one connection; used only by migrations and the leader of a commit
 	r        *sql.DB // read pool, query_only
 	log      *slog.Logger
 	onCommit func(int, int64, time.Duration)
 	maxBatch int
 
-	// The committer's statements, prepared once on the writer connection.
-	stmts [numStmts]*sql.Stmt
+	// The writer's one connection, held for the store's life, and the
+	// group commit's statements prepared on its driver connection (used
+	// only inside wconn.Raw).
+	wconn  *sql.Conn
+	wstmts [numStmts]driver.Stmt
 
-	// mu guards closed and the closing of reqs: senders hold it for reading
-	// so that Close cannot close the channel under them.
-	mu     sync.RWMutex
-	closed bool
-	reqs   chan *request
-	done   chan struct{} // closed when the committer has exited
+	// mu guards the group commit's state.
+	mu      sync.Mutex
+	closed  bool
+	queue   []*request // submitted, not yet in a batch
+	leading bool       // a goroutine holds the lead (it is committing, or about to)
+	idle    sync.Cond  // signalled when the lead is given up
+	batch   []*request // the leader's scratch, reused across batches
 }
 
 var _ Store = (*SQLite)(nil)
 
 // OpenSQLite opens (creating it and its parent directories if needed) the
-// database at path, brings its schema up to date and starts the committer.
+// database at path and brings its schema up to date.
 // Close it to flush pending writes and release it.
 func OpenSQLite(path string, opts SQLiteOptions) (_ *SQLite, err error) {
 	defer func() {
@@ -134,9 +140,8 @@ func OpenSQLite(path string, opts SQLiteOptions) (_ *SQLite, err error) {
 		log:      logger,
 		onCommit: opts.OnCommit,
 		maxBatch: maxBatch,
-		reqs:     make(chan *request, maxBatch),
-		done:     make(chan struct{}),
 	}
+	s.idle.L = &s.mu
 	ok := false
 	defer func() {
 		if !ok {
@@ -166,7 +171,7 @@ func OpenSQLite(path string, opts SQLiteOptions) (_ *SQLite, err error) {
 	}
 	s.w = w
 	// One writer connection: SQLite allows one writer at a time anyway, and a
-	// single connection makes the committer's order the commit order.
+	// single connection makes the leaders' order the commit order.
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
@@ -211,7 +216,6 @@ func OpenSQLite(path string, opts SQLiteOptions) (_ *SQLite, err error) {
 		return nil, fmt.Errorf("read pool: %w", err)
 	}
 
-	go s.run()
 	ok = true
 	return s, nil
 }
@@ -238,14 +242,25 @@ func checkPragma(ctx context.Context, db *sql.DB, name, want string) error {
 }
 
 func (s *SQLite) prepare(ctx context.Context) error {
-	for id, q := range stmtSQL {
-		st, err := s.w.PrepareContext(ctx, q)
-		if err != nil {
-			return fmt.Errorf("prepare %q: %w", firstLine(q), err)
-		}
-		s.stmts[id] = st
+	c, err := s.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("writer connection: %w", err)
 	}
-	return nil
+	s.wconn = c
+	return c.Raw(func(dc any) error {
+		p, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return fmt.Errorf("driver connection %T cannot prepare", dc)
+		}
+		for id, q := range stmtSQL {
+			st, err := p.PrepareContext(ctx, q)
+			if err != nil {
+				return fmt.Errorf("prepare %q: %w", firstLine(q), err)
+			}
+			s.wstmts[id] = st
+		}
+		return nil
+	})
 }
 
 func firstLine(q string) string {
@@ -257,10 +272,17 @@ func firstLine(q string) string {
 // a half-done OpenSQLite).
 func (s *SQLite) closeDBs() error {
 	var errs []error
-	for _, st := range s.stmts {
-		if st != nil {
-			errs = append(errs, st.Close())
-		}
+	if s.wconn != nil {
+		errs = append(errs, s.wconn.Raw(func(any) error {
+			var errs []error
+			for _, st := range s.wstmts {
+				if st != nil {
+					errs = append(errs, st.Close())
+				}
+			}
+			return errors.Join(errs...)
+		}))
+		errs = append(errs, s.wconn.Close())
 	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
@@ -275,8 +297,7 @@ func (s *SQLite) closeDBs() error {
 // Path returns the absolute path of the database file.
 func (s *SQLite) Path() string { return s.path }
 
-// Close commits every write already submitted, stops the committer and
-// closes the database. Later calls of any method return ErrClosed; a second
+// Close commits every write already submitted and closes the database. Later calls of any method return ErrClosed; a second
 // Close returns nil.
 func (s *SQLite) Close() error {
 	s.mu.Lock()
@@ -285,9 +306,12 @@ func (s *SQLite) Close() error {
 		return nil
 	}
 	s.closed = true
-	close(s.reqs)
+	// Every queued request has a waiter, and the lead passes from one to
+	// the next until the queue is empty.
+	for s.leading {
+		s.idle.Wait()
+	}
 	s.mu.Unlock()
-	<-s.done
 	if err := s.closeDBs(); err != nil {
 		return fmt.Errorf("persist: close %s: %w", s.path, err)
 	}
@@ -295,8 +319,8 @@ func (s *SQLite) Close() error {
 }
 
 func (s *SQLite) isClosed() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.closed
 }
 

@@ -2,6 +2,7 @@ package persist
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -76,12 +77,15 @@ func TestSQLitePragmas(t *testing.T) {
 				{"r", "query_only", "1"},
 				{"r", "busy_timeout", fmt.Sprint(busyTimeoutMS)},
 			} {
-				db := s.w
+				// The writer's one connection is held by the store (wconn).
+				var q interface {
+					QueryRowContext(context.Context, string, ...any) *sql.Row
+				} = s.wconn
 				if p.db == "r" {
-					db = s.r
+					q = s.r
 				}
 				var got string
-				if err := db.QueryRowContext(ctx, "PRAGMA "+p.name).Scan(&got); err != nil {
+				if err := q.QueryRowContext(ctx, "PRAGMA "+p.name).Scan(&got); err != nil {
 					t.Fatalf("%s PRAGMA %s: %v", p.db, p.name, err)
 				}
 				if got != p.want {
@@ -122,7 +126,7 @@ func TestSQLiteOddPath(t *testing.T) {
 		t.Errorf("Path() = %q, want %q", got, path)
 	}
 	var file string
-	if err := s.w.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
+	if err := s.wconn.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
 		t.Fatal(err)
 	}
 	if file != path {
@@ -154,10 +158,13 @@ func TestSQLiteCompactDeletesRows(t *testing.T) {
 
 // blockedCommitter opens a store whose first commit stops in OnCommit until
 // release is closed, so that a test can queue requests behind it and know
-// exactly what the next batch holds.
+// exactly what the next batch holds. The first commit's leader is a
+// goroutine of its own (it holds the lead while blocked), and
+// blockedCommitter returns once that commit is in OnCommit.
 func blockedCommitter(t *testing.T, maxBatch int) (s *SQLite, release chan struct{}, batches func() []int) {
 	t.Helper()
 	release = make(chan struct{})
+	blocked := make(chan struct{})
 	var mu sync.Mutex
 	var sizes []int
 	opts := SQLiteOptions{MaxBatch: maxBatch, OnCommit: func(batch int, _ int64, _ time.Duration) {
@@ -166,13 +173,22 @@ func blockedCommitter(t *testing.T, maxBatch int) (s *SQLite, release chan struc
 		first := len(sizes) == 1
 		mu.Unlock()
 		if first {
+			close(blocked)
 			<-release
 		}
 	}}
 	s = openTestSQLite(t, filepath.Join(t.TempDir(), "q.db"), opts)
-	// Its waiter is completed before OnCommit runs, so this returns while the
-	// committer is held.
-	mustAppend(t, s, "first", []byte("first"))
+	firstErr := make(chan error, 1)
+	go func() {
+		_, err := s.Append(ctx, "first", []byte("first"))
+		firstErr <- err
+	}()
+	<-blocked
+	t.Cleanup(func() {
+		if err := <-firstErr; err != nil {
+			t.Errorf("first Append: %v", err)
+		}
+	})
 	return s, release, func() []int {
 		mu.Lock()
 		defer mu.Unlock()
@@ -180,8 +196,15 @@ func blockedCommitter(t *testing.T, maxBatch int) (s *SQLite, release chan struc
 	}
 }
 
+// waitQueued waits until n requests wait behind the lead.
 func waitQueued(s *SQLite, n int) {
-	for len(s.reqs) < n {
+	for {
+		s.mu.Lock()
+		q := len(s.queue)
+		s.mu.Unlock()
+		if q >= n {
+			return
+		}
 		runtime.Gosched()
 	}
 }
@@ -216,7 +239,7 @@ func TestSQLiteGroupCommit(t *testing.T) {
 					}
 				}()
 			}
-			waitQueued(s, min(c.appends, cap(s.reqs)))
+			waitQueued(s, c.appends)
 			close(release)
 			wg.Wait()
 
@@ -227,8 +250,8 @@ func TestSQLiteGroupCommit(t *testing.T) {
 			total := 0
 			for _, b := range got[1:] {
 				total += b
-				if b > cap(s.reqs) {
-					t.Errorf("batch of %d > MaxBatch %d", b, cap(s.reqs))
+				if b > s.maxBatch {
+					t.Errorf("batch of %d > MaxBatch %d", b, s.maxBatch)
 				}
 			}
 			if total != c.appends {
@@ -329,5 +352,42 @@ func TestSQLiteCloseDrains(t *testing.T) {
 				t.Errorf("%s row %d = %q, want %q", id, i+1, u, want)
 			}
 		}
+	}
+}
+
+// A waiter handed the lead just as its ctx ends passes the lead on: the
+// requests behind it commit and the store is left without a leader.
+func TestSQLiteAbandonPassesLead(t *testing.T) {
+	s := openTestSQLite(t, filepath.Join(t.TempDir(), "q.db"), SQLiteOptions{})
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	r := &request{ctx: cctx, kind: opAppend, id: "gone", data: []byte("x"), done: make(chan result, 1)}
+	s.mu.Lock()
+	s.leading = true
+	s.queue = append(s.queue, r)
+	s.mu.Unlock()
+	okc := make(chan error, 1)
+	go func() {
+		_, err := s.Append(ctx, "kept", []byte("y"))
+		okc <- err
+	}()
+	waitQueued(s, 2)
+	s.mu.Lock()
+	r.done <- result{lead: true}
+	s.mu.Unlock()
+	if _, err := s.abandon(r); !errors.Is(err, context.Canceled) {
+		t.Errorf("abandon: err = %v, want context.Canceled", err)
+	}
+	if err := <-okc; err != nil {
+		t.Fatalf("Append behind the abandoned leader: %v", err)
+	}
+	if _, err := s.GetDoc(ctx, "gone"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the abandoned request was written: %v", err)
+	}
+	checkLoaded(t, mustLoad(t, s, "kept"), nil, [][]byte{[]byte("y")}, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.leading || len(s.queue) != 0 {
+		t.Errorf("after the queue drained: leading=%v queue=%d", s.leading, len(s.queue))
 	}
 }
