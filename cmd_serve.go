@@ -40,6 +40,7 @@ type serveConfig struct {
 	logFormat       string
 	pprof           string
 	memoryLimit     int64
+	readLoops       int64
 }
 
 // envOr returns the environment variable key, or def when it is unset.
@@ -102,6 +103,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	str(&c.logFormat, "log-format", "text", "text or json")
 	str(&c.pprof, "pprof", "", "serve net/http/pprof on this address, for profiling (off when empty; never expose it)")
+	num(&c.readLoops, "read-loops", 0, "WebSocket reads: 0 = one epoll loop per CPU on Linux (no goroutine per idle connection), N = N loops, -1 = a reader goroutine per connection")
 	num(&c.memoryLimit, "memory-limit", 0, "soft limit of the Go runtime's memory in bytes, as GOMEMLIMIT: the GC works harder near it (0: none)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: quire serve [--listen HOST:PORT] [--db PATH] [flags]")
@@ -222,6 +224,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) (err error) {
 		CompactBytes: cfg.compactBytes,
 		Gate:         gate,
 		Limits:       cfg.limits,
+		ReadLoops:    int(cfg.readLoops),
 	})
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -19,16 +21,33 @@ import (
 	"github.com/quirehq/quire/protocol"
 )
 
-// wsConn is one WebSocket peer of a room. Its reader goroutine (readLoop)
-// decodes frames and hands them to the room; the room sends through Send,
-// which frames the message and writes it to the socket at once if it can
-// (see sock). An idle connection costs one parked goroutine and small buffers.
+// wsConn is one WebSocket peer of a room. Its frames are read either by a
+// read loop of the poller (loop != nil: on Linux, by default), which parses
+// them with wsParser and answers pings and the close handshake itself, or by
+// a reader goroutine of its own (readLoop) through the websocket library
+// (c != nil). Either hands each message to the room, one at a time and in
+// order; the room sends through Send, which frames the message and writes it
+// to the socket at once if it can (see sock). An idle connection costs its
+// structs (and, with a reader goroutine, a parked goroutine).
 type wsConn struct {
 	s     *Server
-	c     *websocket.Conn
+	c     *websocket.Conn // nil when a read loop reads
 	out   *sock
 	id    uint64
 	docID string
+
+	// With a read loop: the socket, its parser, and the loop's state of
+	// the connection. parser is used only by the loop (or by the handler
+	// before the socket is registered).
+	loop       *pollLoop
+	raw        syscall.RawConn
+	netConn    net.Conn
+	parser     wsParser
+	emit       func(*wsEvent) bool // wc.event, bound once
+	endNow     bool                // the close handshake is over: finish
+	broken     bool                // the peer broke the framing: its bytes are not parsed any more
+	closeTimer *time.Timer         // guarded by mu
+	pingSent   atomic.Int64        // unix nanos of an unanswered ping, 0 if none
 
 	// Owned by the reader goroutine (set before it starts, or by it).
 	sess      *doc.Session    // nil until joined
@@ -69,6 +88,7 @@ func (s *Server) upgrade(c echo.Context) error {
 	wc := &wsConn{s: s, id: s.nextID.Add(1), docID: id, adm: adm}
 	hw := &hijackWriter{ResponseWriter: c.Response(), wrap: func(conn net.Conn) *sockConn {
 		wc.out = newSock(conn, s.cfg.WriteTimeout, s.cfg.OutboxMessages, s.cfg.OutboxBytes, wc.writeFailed)
+		wc.netConn = conn
 		return &sockConn{Conn: conn, s: wc.out}
 	}}
 	ws, err := websocket.Accept(hw, c.Request(), &websocket.AcceptOptions{
@@ -87,6 +107,23 @@ func (s *Server) upgrade(c echo.Context) error {
 	}
 	ws.SetReadLimit(s.cfg.ReadLimit)
 	wc.c = ws
+	var prefix []byte
+	if s.poller != nil {
+		if sc, ok := wc.netConn.(syscall.Conn); ok {
+			if raw, err := sc.SyscallConn(); err == nil {
+				// From here on the read loop and this package speak
+				// WebSocket on the socket; the library's Conn lets go of it
+				// (its Close no longer reaches the socket) and is dropped.
+				wc.raw = raw
+				hw.conn.detached = true
+				prefix = hw.prefix
+				ws.CloseNow()
+				wc.c = nil
+				wc.parser = newWSParser(s.cfg.ReadLimit)
+				wc.emit = wc.event
+			}
+		}
+	}
 	wc.lastRead.Store(time.Now().UnixNano())
 	if adm != nil {
 		wc.guard = auth.NewGuard(adm, s.cfg.Limits, nil)
@@ -94,6 +131,12 @@ func (s *Server) upgrade(c echo.Context) error {
 	if !s.track(wc) {
 		if adm != nil {
 			adm.Release()
+		}
+		if wc.c == nil {
+			wc.out.control(wsOpClose, closeBody(uint16(doc.CloseGoingAway), "server shutting down"))
+			wc.out.shutdown()
+			wc.netConn.Close()
+			return nil
 		}
 		ws.Close(websocket.StatusGoingAway, "server shutting down")
 		return nil
@@ -110,7 +153,20 @@ func (s *Server) upgrade(c echo.Context) error {
 	} else {
 		wc.join()
 	}
-	go wc.readLoop()
+	if wc.c != nil {
+		go wc.readLoop()
+		return nil
+	}
+	// Bytes the client sent right behind its handshake were read by the
+	// HTTP server already: they come first.
+	if len(prefix) > 0 && wc.consume(prefix) {
+		wc.finishPolled()
+		return nil
+	}
+	if err := s.poller.add(wc, wc.raw); err != nil {
+		wc.logger().Error("websocket not read", "err", err)
+		wc.finishPolled()
+	}
 	return nil
 }
 
@@ -171,7 +227,6 @@ func (wc *wsConn) readLoop() {
 
 // readOne reads and handles one message; false means the connection is done.
 func (wc *wsConn) readOne() bool {
-	m := wc.s.metrics
 	typ, r, err := wc.c.Reader(context.Background())
 	if err != nil {
 		wc.logEnd(err)
@@ -187,6 +242,13 @@ func (wc *wsConn) readOne() bool {
 		wc.logEnd(err)
 		return false
 	}
+	return wc.handle(frame)
+}
+
+// handle decodes one message and does what it asks; false means the
+// connection is closing.
+func (wc *wsConn) handle(frame []byte) bool {
+	m := wc.s.metrics
 	msg, err := protocol.Decode(frame)
 	if err != nil {
 		wc.closeNow(websocket.StatusProtocolError, closeReason(err.Error()))
@@ -301,8 +363,19 @@ func (wc *wsConn) finish() {
 	wc.mu.Lock()
 	wc.finished = true
 	wc.closing = true
+	if wc.closeTimer != nil {
+		wc.closeTimer.Stop()
+	}
 	wc.mu.Unlock()
-	wc.c.CloseNow()
+	if wc.c != nil {
+		wc.c.CloseNow()
+	} else {
+		if wc.loop != nil {
+			wc.loop.remove(wc, wc.raw)
+		}
+		wc.out.shutdown()
+		wc.netConn.Close()
+	}
 	if wc.authTimer != nil {
 		wc.authTimer.Stop()
 	}
@@ -317,6 +390,13 @@ func (wc *wsConn) finish() {
 
 // closeNow closes the connection from the reader with a close handshake.
 func (wc *wsConn) closeNow(code websocket.StatusCode, reason string) {
+	if wc.c == nil {
+		if wc.beginClose(uint16(code), reason) {
+			wc.s.metrics.closes.WithLabelValues(strconv.Itoa(int(code))).Inc()
+			wc.logger().Info("closing websocket", "code", int(code), "reason", reason)
+		}
+		return
+	}
 	wc.mu.Lock()
 	wc.closing = true
 	wc.mu.Unlock()
@@ -348,6 +428,10 @@ func (wc *wsConn) writeFailed(err error) {
 	if !gone {
 		wc.logger().Info("websocket write failed", "err", err)
 	}
+	if wc.c == nil {
+		shutdownSocket(wc.raw) // its loop reads the end and finishes it
+		return
+	}
 	go wc.c.CloseNow()
 }
 
@@ -362,6 +446,15 @@ func (wc *wsConn) logger() *slog.Logger {
 // in a goroutine of its own (the close handshake waits for the peer) and
 // drops what is queued.
 func (wc *wsConn) Close(code doc.CloseCode, reason string) {
+	if wc.c == nil {
+		if wc.beginClose(uint16(code), reason) {
+			wc.s.metrics.closes.WithLabelValues(strconv.Itoa(int(code))).Inc()
+			if code != doc.CloseGoingAway {
+				wc.logger().Info("closing websocket", "code", int(code), "reason", reason)
+			}
+		}
+		return
+	}
 	wc.mu.Lock()
 	if wc.finished || wc.closing {
 		wc.mu.Unlock()
@@ -412,4 +505,162 @@ func closeReason(s string) string {
 		cut--
 	}
 	return s[:cut]
+}
+
+// closeHandshakeTimeout bounds the wait for the peer's answer to our close
+// frame; then the socket is closed anyway.
+const closeHandshakeTimeout = 5 * time.Second
+
+// errAgain is readSocket's "nothing to read after all".
+var errAgain = errors.New("socket not readable")
+
+// readable is called by wc's read loop when its socket is readable.
+func (wc *wsConn) readable(buf []byte) {
+	n, err := readSocket(wc.raw, buf)
+	if errors.Is(err, errAgain) {
+		return
+	}
+	if n > 0 && wc.consume(buf[:n]) {
+		wc.finishPolled()
+		return
+	}
+	if n == 0 || err != nil {
+		if err != nil {
+			wc.logger().Debug("websocket ended", "err", err)
+		} else {
+			wc.logger().Debug("websocket closed by peer without a close frame")
+		}
+		wc.finishPolled()
+	}
+}
+
+// consume parses bytes read from the socket and handles what they hold;
+// true means the connection is to finish now (the close handshake is over).
+func (wc *wsConn) consume(b []byte) bool {
+	wc.lastRead.Store(time.Now().UnixNano())
+	if wc.broken {
+		return false
+	}
+	err := wc.parser.feed(b, wc.emit)
+	if wc.endNow {
+		return true
+	}
+	if err != nil {
+		var pe *wsProtocolError
+		if !errors.As(err, &pe) {
+			pe = &wsProtocolError{Code: wsCodeProtocol, Reason: "malformed frame"}
+		}
+		// The parser cannot go on: what follows is discarded, and the
+		// peer has closeHandshakeTimeout to close its end.
+		wc.broken = true
+		wc.closeNow(websocket.StatusCode(pe.Code), pe.Reason)
+	}
+	return false
+}
+
+// event handles one thing the parser found; false stops the parsing of the
+// bytes at hand.
+func (wc *wsConn) event(ev *wsEvent) bool {
+	switch ev.Kind {
+	case wsMessage:
+		if wc.isClosing() {
+			return true // after our close frame data is discarded (RFC 6455 5.5.1)
+		}
+		if ev.Text {
+			wc.closeNow(websocket.StatusUnsupportedData, "text frames are not supported: y-protocols messages are binary")
+			return true
+		}
+		wc.handle(ev.Payload)
+	case wsPing:
+		if !wc.isClosing() {
+			wc.out.control(wsOpPong, ev.Payload)
+		}
+	case wsPong:
+		// lastRead is already now: keepalive sees the answer.
+	case wsClose:
+		wc.mu.Lock()
+		answered := wc.closing
+		wc.closing = true
+		wc.mu.Unlock()
+		if !answered {
+			// The peer closes: answer with its code, then close the socket
+			// (the server closes TCP first, RFC 6455 7.1.1).
+			wc.out.drop()
+			code := ev.Code
+			if code == wsCodeNoStatus {
+				wc.out.control(wsOpClose, nil)
+			} else {
+				wc.out.control(wsOpClose, closeBody(code, ""))
+			}
+			if code == uint16(websocket.StatusNormalClosure) || code == uint16(websocket.StatusGoingAway) || code == wsCodeNoStatus {
+				wc.logger().Debug("websocket closed by peer", "code", int(code))
+			} else {
+				wc.logger().Info("websocket closed by peer", "code", int(code), "reason", ev.Reason)
+			}
+		}
+		wc.endNow = true
+		return false
+	}
+	return true
+}
+
+func (wc *wsConn) isClosing() bool {
+	wc.mu.Lock()
+	defer wc.mu.Unlock()
+	return wc.closing
+}
+
+// beginClose starts the close handshake of a read-loop connection from any
+// goroutine: what is queued is dropped, a close frame with code and reason
+// is sent, and the socket is shut down when the peer answers or after
+// closeHandshakeTimeout. It returns false if the connection was closing
+// already.
+func (wc *wsConn) beginClose(code uint16, reason string) bool {
+	wc.mu.Lock()
+	if wc.finished || wc.closing {
+		wc.mu.Unlock()
+		return false
+	}
+	wc.closing = true
+	wc.closeTimer = time.AfterFunc(closeHandshakeTimeout, func() { shutdownSocket(wc.raw) })
+	wc.mu.Unlock()
+	wc.out.drop()
+	wc.out.control(wsOpClose, closeBody(code, reason))
+	return true
+}
+
+// finishPolled ends a read-loop connection (on its loop, or on the handler
+// before it was registered).
+func (wc *wsConn) finishPolled() {
+	defer wc.s.connWG.Done()
+	wc.finish()
+}
+
+// keepalive pings a read-loop connection that has been quiet for quiet
+// nanoseconds and closes one that did not answer within pongTimeout. Called
+// by the pinger.
+func (wc *wsConn) keepalive(now, quiet, pongTimeout int64) {
+	last := wc.lastRead.Load()
+	sent := wc.pingSent.Load()
+	switch {
+	case sent != 0 && last >= sent:
+		wc.pingSent.Store(0) // it answered (or said something else)
+	case sent != 0:
+		if now-sent >= pongTimeout && !wc.isClosing() {
+			wc.logger().Info("peer did not answer a ping: closing")
+			shutdownSocket(wc.raw)
+		}
+	case now-last >= quiet:
+		wc.pingSent.Store(now)
+		wc.out.control(wsOpPing, nil)
+	}
+}
+
+// closeBody is the body of a close frame: code and reason, the reason cut
+// to fit a control frame.
+func closeBody(code uint16, reason string) []byte {
+	reason = closeReason(reason)
+	b := make([]byte, 2, 2+len(reason))
+	binary.BigEndian.PutUint16(b, code)
+	return append(b, reason...)
 }

@@ -102,6 +102,12 @@ type Config struct {
 	// websocket.AcceptOptions) allowed to open WebSockets besides the
 	// server's own. Requests without an Origin (non-browser clients) pass.
 	OriginPatterns []string
+	// ReadLoops is how WebSocket reads are done. 0 (the default): on Linux,
+	// one epoll read loop per processor reads every socket when it becomes
+	// readable, and an idle connection costs no goroutine (see poller);
+	// elsewhere, and when it is negative, each connection has a reader
+	// goroutine. A positive value sets the number of loops.
+	ReadLoops int
 	// DisableEditor leaves out the editor pages (GET /, /d/{id}, /assets/*),
 	// e.g. for an embedder mounting only the sync service.
 	DisableEditor bool
@@ -137,10 +143,12 @@ type Server struct {
 
 	stopPing chan struct{}
 	pingDone chan struct{}
+
+	poller *poller // nil: a reader goroutine per connection
 }
 
-// New returns a Server for cfg. It starts one background goroutine (the
-// keep-alive pinger); Close stops it.
+// New returns a Server for cfg. It starts its background goroutines (the
+// keep-alive pinger and, on Linux, the read loops); Close stops them.
 func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("server: Config.Store is nil")
@@ -198,6 +206,18 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Metrics.reg.Register(rooms); err != nil {
 		reg.Close(context.Background())
 		return nil, fmt.Errorf("server: metrics already used by another Server: %w", err)
+	}
+	if n := cfg.ReadLoops; n >= 0 {
+		if n == 0 {
+			n = defaultPollLoops()
+		}
+		if n > 0 {
+			p, err := newPoller(n)
+			if err != nil {
+				s.log.Warn("read loops unavailable: a reader goroutine per connection", "err", err)
+			}
+			s.poller = p
+		}
 	}
 	s.echo = s.routes()
 	go s.pingLoop()
@@ -302,6 +322,10 @@ func (s *Server) Close(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		// Every connection has finished: no loop has work left.
+		if s.poller != nil {
+			s.poller.stop()
+		}
 	case <-ctx.Done():
 		if err == nil {
 			err = fmt.Errorf("server: close: connections still open: %w", ctx.Err())
@@ -348,6 +372,10 @@ func (s *Server) pingLoop() {
 		quiet := int64(s.cfg.PingInterval)
 		s.mu.Lock()
 		for c := range s.conns {
+			if c.raw != nil { // read by a loop
+				c.keepalive(now, quiet, int64(s.cfg.PongTimeout))
+				continue
+			}
 			if now-c.lastRead.Load() >= quiet && c.pinging.CompareAndSwap(false, true) {
 				s.connWG.Add(1)
 				go c.ping()

@@ -127,6 +127,16 @@ func (s *sock) writeControl(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// control queues a control frame of ours (opcode op: close, ping or pong)
+// with payload (at most 125 bytes).
+func (s *sock) control(op byte, payload []byte) {
+	var f [2 + 125]byte
+	f[0] = 0x80 | op
+	n := copy(f[2:], payload)
+	f[1] = byte(n)
+	_, _ = s.writeControl(f[:2+n])
+}
+
 // kick starts writing unless a goroutine already is. Called with mu held;
 // returns with it released.
 func (s *sock) kick() {
@@ -311,11 +321,17 @@ func (s *sock) fail(err error) {
 type sockConn struct {
 	net.Conn
 	s *sock
+	// detached: a read loop owns the socket, and the library's Conn, closed
+	// and dropped right after the handshake, must not close it.
+	detached bool
 }
 
 func (c *sockConn) Write(p []byte) (int, error) { return c.s.writeControl(p) }
 
 func (c *sockConn) Close() error {
+	if c.detached {
+		return nil
+	}
 	c.s.shutdown()
 	return c.Conn.Close()
 }
@@ -349,8 +365,9 @@ const (
 // hijacked connection comes with small buffers and writes through a sock.
 type hijackWriter struct {
 	http.ResponseWriter
-	wrap func(net.Conn) *sockConn
-	conn *sockConn // set by Hijack
+	wrap   func(net.Conn) *sockConn
+	conn   *sockConn // set by Hijack
+	prefix []byte    // set by Hijack: what the client sent behind its handshake
 }
 
 func (w *hijackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -369,7 +386,8 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	var in net.Conn = conn
 	if n := brw.Reader.Buffered(); n > 0 {
 		b, _ := brw.Reader.Peek(n)
-		in = &prefixConn{Conn: conn, prefix: bytes.Clone(b)}
+		w.prefix = bytes.Clone(b)
+		in = &prefixConn{Conn: conn, prefix: w.prefix}
 	}
 	sc := w.wrap(conn)
 	sc.Conn = in

@@ -1,0 +1,30 @@
+//go:build !linux
+
+package server
+
+import (
+	"errors"
+	"syscall"
+)
+
+// Elsewhere every connection has a reader goroutine (wsConn.readLoop).
+
+type poller struct{}
+
+type pollLoop struct{}
+
+var errNoPoller = errors.New("poller: only on Linux")
+
+func newPoller(int) (*poller, error) { return nil, errNoPoller }
+
+func defaultPollLoops() int { return 0 }
+
+func (p *poller) add(*wsConn, syscall.RawConn) error { return errNoPoller }
+
+func (l *pollLoop) remove(*wsConn, syscall.RawConn) {}
+
+func (p *poller) stop() {}
+
+func readSocket(syscall.RawConn, []byte) (int, error) { return 0, errNoPoller }
+
+func shutdownSocket(syscall.RawConn) {}
