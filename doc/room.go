@@ -66,7 +66,6 @@ type pendingUpdate struct {
 type room struct {
 	reg   *Registry
 	id    string
-	log   *slog.Logger
 	inbox chan message
 	done  chan struct{} // closed when the room is finished for good
 
@@ -102,11 +101,14 @@ type drop struct {
 	reason string
 }
 
+// logger returns the registry's logger with the document's id. It is made
+// when needed: a logger kept per room cost memory in every open room.
+func (rm *room) logger() *slog.Logger { return rm.reg.log.With("doc", rm.id) }
+
 func newRoom(reg *Registry, id string) *room {
 	return &room{
 		reg:       reg,
 		id:        id,
-		log:       reg.log.With("doc", id),
 		inbox:     make(chan message, reg.cfg.Inbox),
 		done:      make(chan struct{}),
 		idleSince: reg.cfg.Now(),
@@ -197,7 +199,7 @@ func (rm *room) run() {
 func (rm *room) runSafely(batches int) {
 	defer func() {
 		if p := recover(); p != nil {
-			rm.log.Error("room panicked", "panic", p, "stack", string(debug.Stack()))
+			rm.logger().Error("room panicked", "panic", p, "stack", string(debug.Stack()))
 			err := fmt.Errorf("internal error: %v", p)
 			rm.answer(rm.pending, err)
 			rm.pending = rm.pending[:0]
@@ -232,7 +234,7 @@ func (rm *room) load() {
 		rm.fail(fmt.Errorf("load: %w", err))
 		return
 	}
-	rm.log.Debug("room loaded", "seq", rm.lastSeq, "took", time.Since(start))
+	rm.logger().Debug("room loaded", "seq", rm.lastSeq, "took", time.Since(start))
 }
 
 func (rm *room) loadDoc() error {
@@ -264,7 +266,7 @@ func (rm *room) loadDoc() error {
 // CloseInternalError, its document is dropped without being written, and the
 // next user of the document gets a fresh room that loads it again.
 func (rm *room) fail(err error) {
-	rm.log.Error("room failed", "err", err)
+	rm.logger().Error("room failed", "err", err)
 	rm.failed = err
 	rm.doc = nil
 	rm.invalidate()
@@ -451,7 +453,7 @@ func (rm *room) fullState() []byte {
 		full, err := rm.doc.encodeStateAsUpdate(nil)
 		if err != nil {
 			// The document encodes what it integrated; failing here is a bug.
-			rm.log.Error("encoding the document failed", "err", err)
+			rm.logger().Error("encoding the document failed", "err", err)
 			full = []byte{0, 0}
 		}
 		rm.fullMsg = protocol.EncodeSyncStep2(full)
@@ -539,7 +541,7 @@ func (rm *room) applyDrops() {
 		if !rm.has(d.sess) {
 			continue
 		}
-		rm.log.Info("peer dropped", "peer", d.sess.id, "code", int(d.code), "reason", d.reason)
+		rm.logger().Info("peer dropped", "peer", d.sess.id, "code", int(d.code), "reason", d.reason)
 		rm.remove(d.sess)
 		d.sess.peer.Close(d.code, closeReason(d.reason))
 		rm.broadcastAwareness(rm.aware.RemoveOwner(d.sess.id, rm.reg.cfg.Now()), nil)
@@ -654,11 +656,11 @@ func (rm *room) compact() {
 	snap := rm.fullUpdate()
 	if err := rm.reg.cfg.Store.Compact(context.Background(), rm.id, snap, rm.lastSeq); err != nil {
 		// The log stays long; the next commit tries again.
-		rm.log.Warn("compaction failed", "err", err)
+		rm.logger().Warn("compaction failed", "err", err)
 		return
 	}
 	rm.size = int64(len(snap))
-	rm.log.Debug("compacted", "seq", rm.lastSeq, "bytes", len(snap), "took", time.Since(start))
+	rm.logger().Debug("compacted", "seq", rm.lastSeq, "bytes", len(snap), "took", time.Since(start))
 }
 
 // closeCodeOf is the close code an error names (limits errors do), or 1008
@@ -681,7 +683,7 @@ func (rm *room) finish(shutdown bool) {
 		}
 	} else if len(rm.peers) > 0 {
 		// Unload only happens when no Session holds the room.
-		rm.log.Error("room unloaded with peers", "peers", len(rm.peers))
+		rm.logger().Error("room unloaded with peers", "peers", len(rm.peers))
 	}
 	rm.peers = nil
 	rm.npeers.Store(0)
@@ -692,5 +694,5 @@ func (rm *room) finish(shutdown bool) {
 	rm.awareMsg = nil
 	close(rm.done)
 	rm.reg.finished(rm)
-	rm.log.Debug("room closed", "shutdown", shutdown)
+	rm.logger().Debug("room closed", "shutdown", shutdown)
 }

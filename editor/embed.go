@@ -49,9 +49,13 @@ type handler struct {
 // Handler serves the editor: GET / (document list), GET /d/{docID} (editor page), GET /assets/*
 // (bundle), from the embedded editor/dist. It never touches documents itself (the pages call the
 // HTTP API/WS). Any other path is 404; methods other than GET and HEAD are 405.
-// The files are read and compressed once per process, on the first call.
+// The files are read and compressed once per process, on the first request: a server whose
+// clients never open the editor (an embedder's own frontend, a load test) does not keep the
+// compressed copies (about a megabyte of heap).
 func Handler() http.Handler {
-	return embedded()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		embedded().ServeHTTP(w, r)
+	})
 }
 
 // embedded prepares the embedded dist once: gzip at best compression costs tens of milliseconds.
