@@ -203,6 +203,7 @@ func (s *SQLite) commit(batch []*request) {
 		s.log.Error("persist: commit failed", "op", live[0].kind, "doc", live[0].id, "err", err)
 		return
 	}
+	s.commits.Add(1)
 	if s.onCommit != nil {
 		s.onCommit(len(live), n, d)
 	}

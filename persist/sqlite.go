@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	// The cgo SQLite driver: the real SQLite, the file format every tool reads.
@@ -88,6 +89,13 @@ type SQLite struct {
 	wconn  *sql.Conn
 	wstmts [numStmts]driver.Stmt
 
+	// The checkpoint connection and its goroutine (see checkpoint.go), and
+	// the commits since the last checkpoint.
+	cp       *sql.DB
+	stopCkpt chan struct{}
+	ckptDone chan struct{}
+	commits  atomic.Int64
+
 	// mu guards the group commit's state.
 	mu      sync.Mutex
 	closed  bool
@@ -145,6 +153,7 @@ func OpenSQLite(path string, opts SQLiteOptions) (_ *SQLite, err error) {
 	ok := false
 	defer func() {
 		if !ok {
+			s.closeCheckpointer()
 			s.closeDBs()
 		}
 	}()
@@ -195,6 +204,9 @@ func OpenSQLite(path string, opts SQLiteOptions) (_ *SQLite, err error) {
 		return nil, err
 	}
 	if err := s.prepare(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.openCheckpointer(ctx, syncMode); err != nil {
 		return nil, err
 	}
 
@@ -287,6 +299,9 @@ func (s *SQLite) closeDBs() error {
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
+	if s.cp != nil {
+		errs = append(errs, s.cp.Close())
+	}
 	if s.w != nil {
 		// The last connection to close checkpoints the WAL into the database.
 		errs = append(errs, s.w.Close())
@@ -312,6 +327,7 @@ func (s *SQLite) Close() error {
 		s.idle.Wait()
 	}
 	s.mu.Unlock()
+	s.closeCheckpointer()
 	if err := s.closeDBs(); err != nil {
 		return fmt.Errorf("persist: close %s: %w", s.path, err)
 	}

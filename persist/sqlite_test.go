@@ -1,10 +1,12 @@
 package persist
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -389,5 +391,38 @@ func TestSQLiteAbandonPassesLead(t *testing.T) {
 	defer s.mu.Unlock()
 	if s.leading || len(s.queue) != 0 {
 		t.Errorf("after the queue drained: leading=%v queue=%d", s.leading, len(s.queue))
+	}
+}
+
+// The writer never checkpoints inside a commit; the store's own checkpointer
+// copies the WAL into the database file in the background.
+func TestSQLiteCheckpointsInBackground(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	s := openTestSQLite(t, path, SQLiteOptions{})
+	var auto int
+	if err := s.wconn.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != 0 {
+		t.Fatalf("writer's wal_autocheckpoint = %d, %v; want 0", auto, err)
+	}
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2000 {
+		mustAppend(t, s, fmt.Sprintf("doc-%d", i%50), bytes.Repeat([]byte{byte(i)}, 100))
+	}
+	// Only a checkpoint writes pages into the database file.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() > before.Size()+100_000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("database file %d bytes after 2,000 appends (was %d): no checkpoint ran", fi.Size(), before.Size())
+		}
+		time.Sleep(checkpointEvery / 5)
 	}
 }
