@@ -509,7 +509,7 @@ func closeReason(s string) string {
 
 // closeHandshakeTimeout bounds the wait for the peer's answer to our close
 // frame; then the socket is closed anyway.
-const closeHandshakeTimeout = 5 * time.Second
+var closeHandshakeTimeout = 5 * time.Second
 
 // errAgain is readSocket's "nothing to read after all".
 var errAgain = errors.New("socket not readable")
