@@ -157,10 +157,13 @@ type pendingStructs struct {
 // update anyway.
 func NewDoc(opts Options) *Doc {
 	d := &Doc{
-		clientID:  opts.ClientID,
-		gc:        !opts.DisableGC,
-		items:     make([]item, 1, 8),
-		types:     make([]ytype, 1, 4),
+		clientID: opts.ClientID,
+		gc:       !opts.DisableGC,
+		// Index 0 is the null entry of both arenas. No room reserved beyond
+		// it: a server holds many documents that get few items (a typist
+		// at the end of a text makes one run), and append grows the rest.
+		items:     make([]item, 1),
+		types:     make([]ytype, 1),
 		roots:     map[string]int32{},
 		clientIdx: map[uint64]uint32{},
 		keys:      []string{""},
