@@ -30,12 +30,11 @@ const (
 	// roll back the last transactions. FULL also fsyncs the WAL on every
 	// commit and so survives power loss, at the price of one fsync per group
 	// commit. Measured with BenchmarkAppend on the development VM (ext4 on a
-	// virtio disk, 2 shared cores): a lone commit takes 45-60 µs with NORMAL
-	// and 250-475 µs with FULL; with 64 concurrent writers group commit
-	// brings FULL's throughput to NORMAL's (~30k appends/s, 31 appends per
-	// commit) but each append then waits ~0.85 ms. NORMAL keeps the
-	// sub-millisecond delivery target; deployments that must survive power
-	// loss choose FULL.
+	// virtio disk, 2 shared cores): a lone Append takes ~26 µs with NORMAL
+	// and ~150 µs with FULL; with 64 concurrent writers group commit brings
+	// FULL's throughput near NORMAL's (~33 appends per commit) but each
+	// append then waits ~0.5 ms. NORMAL keeps the sub-millisecond delivery
+	// target; deployments that must survive power loss choose FULL.
 	DefaultSynchronous = "NORMAL"
 	// DefaultMaxBatch caps how many requests one group commit carries.
 	DefaultMaxBatch = 256
