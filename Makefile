@@ -55,6 +55,8 @@ test: deps fmt-check vet editor-check test-go oracle fuzz
 
 test-go:
 	$(GO) test -race -count=1 -timeout 30m ./...
+	# The server again with a reader goroutine per connection (--read-loops -1).
+	QUIRE_TEST_READ_LOOPS=-1 $(GO) test -race -count=1 -timeout 10m ./server/
 
 # Fresh random seeds against real Yjs (the committed seeds run in test-go).
 oracle: deps-npm

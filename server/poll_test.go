@@ -439,7 +439,7 @@ func TestLoopCloseFromPeer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := newTestServer(t, nil)
+			ts := newTestServer(t, func(c *Config) { c.ReadLoops = 0 })
 			p := ts.rawDial(t, "d")
 			p.expectSync(protocol.SyncStep1)
 			requireReadMode(t, ts, true)
@@ -495,7 +495,7 @@ func TestLoopCloseFromServer(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				setCloseHandshakeTimeout(t, timeout)
-				ts := newTestServer(t, func(c *Config) { c.ReadLimit = limit })
+				ts := newTestServer(t, func(c *Config) { c.ReadLimit, c.ReadLoops = limit, 0 })
 				p := ts.rawDial(t, "d")
 				p.expectSync(protocol.SyncStep1)
 				requireReadMode(t, ts, true)
@@ -562,7 +562,7 @@ func TestLoopControlFrames(t *testing.T) {
 		}},
 		{"a byte per write", func(fs []tFrame) [][]byte { return tBytewise(tStream(fs...)) }},
 	}
-	ts := newTestServer(t, nil)
+	ts := newTestServer(t, func(c *Config) { c.ReadLoops = 0 })
 	for _, tt := range tests {
 		for _, ch := range chunkings {
 			t.Run(tt.name+"/"+ch.name, func(t *testing.T) {
@@ -592,7 +592,7 @@ func TestLoopControlFrames(t *testing.T) {
 // handled first.
 func TestLoopPipelinedFrames(t *testing.T) {
 	setCloseHandshakeTimeout(t, time.Hour) // only the peer's answer can end it in time
-	ts := newTestServer(t, nil)
+	ts := newTestServer(t, func(c *Config) { c.ReadLoops = 0 })
 	step1 := tBin(protocol.EncodeSyncStep1([]byte{0}))
 	unmasked := step1
 	unmasked.unmasked = true
@@ -748,7 +748,7 @@ func TestCloseWithLoopConnections(t *testing.T) {
 			} else {
 				setCloseHandshakeTimeout(t, 200*time.Millisecond)
 			}
-			ts := newTestServer(t, nil)
+			ts := newTestServer(t, func(c *Config) { c.ReadLoops = 0 })
 			var peers []*rawPeer
 			for i := range 6 {
 				p := ts.rawDial(t, fmt.Sprintf("d%d", i%3))

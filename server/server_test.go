@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,10 +40,15 @@ type testServer struct {
 	ws    string // ws://HOST:PORT/ws
 }
 
+// testReadLoops is Config.ReadLoops for the tests (QUIRE_TEST_READ_LOOPS):
+// make test runs the package once with the read loops (the default) and
+// once with a reader goroutine per connection (-1).
+var testReadLoops, _ = strconv.Atoi(os.Getenv("QUIRE_TEST_READ_LOOPS"))
+
 func newTestServer(t *testing.T, configure func(*Config)) *testServer {
 	t.Helper()
 	store := persist.NewMemory()
-	cfg := Config{Store: store, Logger: testLogger()}
+	cfg := Config{Store: store, Logger: testLogger(), ReadLoops: testReadLoops}
 	if configure != nil {
 		configure(&cfg)
 	}
