@@ -270,6 +270,7 @@ func (wc *wsConn) handle(frame []byte) bool {
 		}
 		if v.Authenticated {
 			wc.authTimer.Stop()
+			wc.runTurn()
 			wc.join()
 			return true
 		}
@@ -284,14 +285,24 @@ func (wc *wsConn) handle(frame []byte) bool {
 	switch msg.Type {
 	case protocol.TypeSync:
 		if msg.Sync == protocol.SyncStep1 {
+			wc.runTurn()
 			sess.SyncStep1(msg.Payload)
 		} else {
 			m.updatesIn.Inc()
-			sess.Update(msg.Payload)
+			if wc.loop != nil {
+				sess.UpdateIn(&wc.loop.turn, msg.Payload)
+			} else {
+				sess.Update(msg.Payload)
+			}
 		}
 	case protocol.TypeAwareness:
-		sess.Awareness(msg.Payload)
+		if wc.loop != nil {
+			sess.AwarenessIn(&wc.loop.turn, msg.Payload)
+		} else {
+			sess.Awareness(msg.Payload)
+		}
 	case protocol.TypeQueryAwareness:
+		wc.runTurn()
 		sess.QueryAwareness()
 	case protocol.TypeAuth:
 		// Auth is off: a client's auth message needs no answer (the
@@ -380,6 +391,7 @@ func (wc *wsConn) finish() {
 		wc.authTimer.Stop()
 	}
 	if wc.sess != nil {
+		wc.runTurn()
 		wc.sess.Leave()
 	}
 	if wc.adm != nil {
@@ -663,4 +675,14 @@ func closeBody(code uint16, reason string) []byte {
 	b := make([]byte, 2, 2+len(reason))
 	binary.BigEndian.PutUint16(b, code)
 	return append(b, reason...)
+}
+
+// runTurn runs the rooms of the read loop's turn before a message that is
+// posted to a room at once (and may wait for room in its inbox): a loop
+// never waits for a room while messages it queued there wait for the loop,
+// so loops cannot wait for each other. A no-op without a read loop.
+func (wc *wsConn) runTurn() {
+	if wc.loop != nil {
+		wc.loop.turn.Run()
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+
+	"github.com/quirehq/quire/doc"
 )
 
 // The read side of WebSockets on Linux: readiness instead of a goroutine per
@@ -48,6 +50,9 @@ type pollLoop struct {
 	rc    syscall.RawConn // of file
 	mu    sync.Mutex
 	conns map[uint64]*wsConn // by wsConn.id, the token in the epoll event
+	// turn collects the rooms posted to while handling one wake-up's
+	// events; they run once all the events are handled (see doc.Turn).
+	turn doc.Turn
 }
 
 // newPoller starts n read loops.
@@ -114,6 +119,7 @@ func (p *poller) add(wc *wsConn, raw syscall.RawConn) error {
 		err = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
 	})
 	if err = errors.Join(cerr, err); err != nil {
+		wc.loop = nil // never read by the loop: the caller finishes it
 		l.mu.Lock()
 		delete(l.conns, wc.id)
 		l.mu.Unlock()
@@ -162,6 +168,7 @@ func (l *pollLoop) run() {
 				wc.readable(buf)
 			}
 		}
+		l.turn.Run()
 	}
 }
 

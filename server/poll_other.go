@@ -5,13 +5,15 @@ package server
 import (
 	"errors"
 	"syscall"
+
+	"github.com/quirehq/quire/doc"
 )
 
 // Elsewhere every connection has a reader goroutine (wsConn.readLoop).
 
 type poller struct{}
 
-type pollLoop struct{}
+type pollLoop struct{ turn doc.Turn }
 
 var errNoPoller = errors.New("poller: only on Linux")
 
