@@ -562,10 +562,17 @@ func (wc *wsConn) consume(b []byte) bool {
 		if !errors.As(err, &pe) {
 			pe = &wsProtocolError{Code: wsCodeProtocol, Reason: "malformed frame"}
 		}
-		// The parser cannot go on: what follows is discarded, and the
-		// peer has closeHandshakeTimeout to close its end.
+		// The parser cannot go on: what follows is discarded. The close
+		// frame is followed by the end of our stream (RFC 6455 7.1.7: fail
+		// the connection), so the peer closes its end at once; one that
+		// does not is closed after closeHandshakeTimeout. Not a close(2):
+		// with unread bytes the kernel would answer with a reset, which
+		// can destroy the close frame at the peer.
 		wc.broken = true
 		wc.closeNow(websocket.StatusCode(pe.Code), pe.Reason)
+		if wc.out.idle() {
+			shutdownWrite(wc.raw)
+		}
 	}
 	return false
 }

@@ -217,3 +217,11 @@ func shutdownSocket(raw syscall.RawConn) {
 		_ = syscall.Shutdown(int(fd), syscall.SHUT_RDWR)
 	})
 }
+
+// shutdownWrite ends our direction of raw's socket (a FIN after what was
+// written); the peer's direction stays open for its answer.
+func shutdownWrite(raw syscall.RawConn) {
+	_ = raw.Control(func(fd uintptr) {
+		_ = syscall.Shutdown(int(fd), syscall.SHUT_WR)
+	})
+}

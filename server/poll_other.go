@@ -30,3 +30,5 @@ func (p *poller) stop() {}
 func readSocket(syscall.RawConn, []byte) (int, error) { return 0, errNoPoller }
 
 func shutdownSocket(syscall.RawConn) {}
+
+func shutdownWrite(syscall.RawConn) {}

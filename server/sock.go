@@ -137,6 +137,13 @@ func (s *sock) control(op byte, payload []byte) {
 	_, _ = s.writeControl(f[:2+n])
 }
 
+// idle reports whether everything queued has been written.
+func (s *sock) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.q) == 0 && !s.flushing
+}
+
 // kick starts writing unless a goroutine already is. Called with mu held;
 // returns with it released.
 func (s *sock) kick() {
