@@ -217,15 +217,15 @@ func textWith(t testing.TB, s *Server, doc, token string) string {
 	return string(body)
 }
 
-// startAuthClient starts e2e/js/auth-client.mjs, a stock WebsocketProvider
-// with params {token}; flags are extra auth-client.mjs flags.
+// startAuthClient starts e2e/js/client.mjs, a stock WebsocketProvider, with
+// params {token}; flags are extra client.mjs flags.
 func startAuthClient(t *testing.T, s *Server, name, doc, token string, seed int, flags ...string) *Client {
 	t.Helper()
 	args := append([]string{"--url", s.WS, "--doc", doc, "--seed", strconv.Itoa(seed)}, flags...)
 	if token != "" {
 		args = append(args, "--token", token)
 	}
-	c := &Client{NodeProc: StartNode(t, "auth-client.mjs", args...), Name: name}
+	c := &Client{NodeProc: StartNode(t, "client.mjs", args...), Name: name}
 	var ready struct {
 		ClientID uint64 `json:"clientID"`
 	}

@@ -1,15 +1,26 @@
 // A real Yjs client driven by the Go e2e tests: a stock y-websocket
 // WebsocketProvider (over the `ws` package) on one document, whose root
-// Y.Text `content` it edits on command.
+// Y.Text `content` it edits on command. It also carries an access token and
+// an Origin for the access-control tests, and reports what the server tells
+// it: auth messages (permission denied), what the stock provider makes of
+// them (its console.warn), close events and the terminal `closed` event of a
+// provider that stopped reconnecting.
 //
 // Usage: node e2e/js/client.mjs --url ws://HOST:PORT/ws --doc ID
 //          [--seed N] [--name NAME] [--watch] [--awareness] [--offline]
+//          [--token JWT] [--origin ORIGIN]
+//   --token   passed as the provider's params {token}, i.e. ?token=JWT
+//   --origin  an Origin header on the handshake, as a browser page would send
 //
 // Output: one JSON object per line, {"ev": ...}:
 //   ready {clientID}            at start
 //   status {status}             provider status (connecting/connected/disconnected)
 //   synced                      each time the provider reports synced
 //   close {code, reason}        the server closed the connection
+//   closed {code, reason}       the provider gave up (a 44xx close: no reconnect)
+//   auth {bytes, sub, reason}   an auth message from the server: its raw bytes,
+//                               its sub-type (0: permission denied) and reason
+//   warn {msg}                  what the stock provider logged with console.warn
 //   change {sv, len}            (--watch) every update this client received
 //   awareness {states}          (--awareness) every awareness change: clientID -> state
 //   done {id, cmd, ...}         a command finished
@@ -20,7 +31,12 @@
 //   {"cmd":"edit","n":100,"delay":2}           n seeded random edits, one transaction each
 //   {"cmd":"type","delay":3}                   start typing until "stop" (runs in the background)
 //   {"cmd":"stop"}                             stop typing; done carries the edit count
-//   {"cmd":"insert","pos":0,"text":"x"}        one insert
+//   {"cmd":"insert","pos":0,"text":"x"}        one insert (pos -1: at the end)
+//   {"cmd":"waitContains","text":"..."}        until the text contains
+//   {"cmd":"flood","n":2000}                   n one-character inserts in one synchronous
+//                                              loop: n update messages at once
+//   {"cmd":"waitClosed"}                       until the provider emitted `closed`
+//   {"cmd":"state"}                            done carries shouldConnect, wsconnected, synced
 //   {"cmd":"waitSV","sv":{"123":4}}            until the local state vector covers sv
 //   {"cmd":"waitText","text":"..."}            until the text equals
 //   {"cmd":"report","text":true,"state":false} state vector, text length and
@@ -31,16 +47,34 @@
 //   {"cmd":"destroy"}                          provider.destroy(): leave the document
 //   {"cmd":"exit"}                             process.exit(0)
 import * as Y from 'yjs'
-import { WebsocketProvider } from 'y-websocket'
+import { WebsocketProvider, messageAuth } from 'y-websocket'
 import WebSocket from 'ws'
+import * as decoding from 'lib0/decoding'
 import readline from 'node:readline'
 import { createHash } from 'node:crypto'
 import { parseArgs, emit, fail, svToJSON, svCovers, mulberry32, randomEdit, sleep } from './lib.mjs'
 
 const args = parseArgs(process.argv.slice(2), {
-  url: '', doc: '', seed: '1', name: '', watch: false, awareness: false, offline: false
+  url: '', doc: '', seed: '1', name: '', watch: false, awareness: false, offline: false, token: '', origin: ''
 })
 if (!args.url || !args.doc) fail('--url and --doc are required')
+
+// The stock provider lets one choose the WebSocket class; a subclass is the
+// only way to add a header (Origin) to its handshake without changing it.
+class OriginWebSocket extends WebSocket {
+  constructor (url, protocols) {
+    super(url, protocols, args.origin ? { headers: { Origin: args.origin } } : {})
+  }
+}
+
+// What the stock provider does with a permission-denied message is log it
+// with console.warn; record that, so the test sees what a user of the
+// stock client would see.
+const warn = console.warn
+console.warn = (...a) => {
+  emit({ ev: 'warn', msg: a.map(String).join(' ') })
+  warn(...a)
+}
 
 const ydoc = new Y.Doc()
 const ytext = ydoc.getText('content')
@@ -48,16 +82,41 @@ const rand = mulberry32(Number(args.seed))
 // disableBc: several clients of one document may run in one test, and they
 // must talk through the server only.
 const provider = new WebsocketProvider(args.url, args.doc, ydoc, {
-  WebSocketPolyfill: WebSocket,
+  WebSocketPolyfill: OriginWebSocket,
   disableBc: true,
-  connect: !args.offline
+  connect: !args.offline,
+  params: args.token ? { token: args.token } : {}
 })
 emit({ ev: 'ready', clientID: ydoc.clientID })
 
+// Report every auth message with its raw bytes before the stock handler
+// (which logs it) runs.
+const stockAuth = provider.messageHandlers[messageAuth]
+provider.messageHandlers[messageAuth] = (encoder, decoder, prov, emitSynced, type) => {
+  const bytes = Array.from(decoder.arr)
+  let sub = null
+  let reason = null
+  try {
+    const d = decoding.createDecoder(decoder.arr)
+    decoding.readVarUint(d) // message type 2
+    sub = decoding.readVarUint(d)
+    reason = decoding.readVarString(d)
+  } catch (e) {
+    reason = `undecodable: ${e}`
+  }
+  emit({ ev: 'auth', bytes, sub, reason })
+  stockAuth(encoder, decoder, prov, emitSynced, type)
+}
+
+let closedEvent = null
 provider.on('status', ({ status }) => emit({ ev: 'status', status }))
 provider.on('sync', (synced) => { if (synced) emit({ ev: 'synced' }) })
 provider.on('connection-close', (event) => {
   if (event) emit({ ev: 'close', code: event.code, reason: String(event.reason ?? '') })
+})
+provider.on('closed', (event) => {
+  closedEvent = event
+  emit({ ev: 'closed', code: event.code, reason: String(event.reason ?? '') })
 })
 if (args.watch) {
   ydoc.on('update', (_update, origin) => {
@@ -82,11 +141,13 @@ const until = (pred) => new Promise((resolve) => {
     if (pred()) {
       ydoc.off('update', check)
       provider.off('sync', check)
+      provider.off('closed', check)
       resolve()
     }
   }
   ydoc.on('update', check)
   provider.on('sync', check)
+  provider.on('closed', check)
 })
 
 let typing = null // {stop: boolean, count: number, finished: Promise}
@@ -122,7 +183,20 @@ const commands = {
     typing = null
     return { count }
   },
-  async insert ({ pos = 0, text = '' }) { ytext.insert(pos, text); return {} },
+  async insert ({ pos = 0, text = '' }) {
+    ytext.insert(pos < 0 ? ytext.length : pos, text)
+    return { len: ytext.length }
+  },
+  async waitContains ({ text }) { await until(() => ytext.toString().includes(text)); return { text: ytext.toString() } },
+  async flood ({ n = 1000 }) {
+    // Every transaction is one update message: n messages leave at once.
+    for (let i = 0; i < n; i++) ytext.insert(ytext.length, 'f')
+    return { n }
+  },
+  async waitClosed () { await until(() => closedEvent !== null); return { ...closedEvent } },
+  async state () {
+    return { shouldConnect: provider.shouldConnect, wsconnected: provider.wsconnected, synced: provider.synced }
+  },
   async waitSV ({ sv }) {
     const want = new Map(Object.entries(sv).map(([k, v]) => [Number(k), v]))
     await until(() => svCovers(localSV(), want))
