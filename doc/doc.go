@@ -44,6 +44,10 @@ const (
 	// CloseInvalidData: the peer sent an update, state vector or awareness
 	// update that does not decode; nothing of it was applied.
 	CloseInvalidData CloseCode = 1007
+	// ClosePolicyViolation: the peer broke a rule that keeps a room's
+	// memory bounded (more awareness clients than one connection may speak
+	// for).
+	ClosePolicyViolation CloseCode = 1008
 	// CloseInternalError: the document could not be loaded or stored; the
 	// room is discarded without writing anything, the client reconnects and
 	// resyncs with a fresh room.

@@ -486,6 +486,10 @@ func (rm *room) awareness(s *Session, data []byte) {
 		rm.dropLater(s, CloseInvalidData, "invalid awareness update: "+err.Error())
 		return
 	}
+	if err := rm.aware.Admit(u, s.id); err != nil {
+		rm.dropLater(s, ClosePolicyViolation, err.Error())
+		return
+	}
 	// Every peer gets the change, the sender too: the stock client closes a
 	// connection that received nothing for 30 s, and a lone editor's own
 	// awareness renewals (every 15 s) are what keeps its connection alive.

@@ -802,3 +802,35 @@ func TestSizeLimit(t *testing.T) {
 	sa.Leave()
 	sb.Leave()
 }
+
+// A connection that claims more awareness clients than one may speak for is
+// closed with 1008, and none of the update is applied or broadcast; its
+// neighbours keep their states.
+func TestAwarenessClientCap(t *testing.T) {
+	h := newHarness(t, nil)
+	a, sa := h.join("d", "a")
+	b, sb := h.join("d", "b")
+	a.received(t)
+	b.received(t)
+	own := presence.Update{{ClientID: 10, Clock: 1, State: []byte(`{"user":{"name":"Ann"}}`)}}
+	sa.Awareness(presence.EncodeUpdate(own))
+	settle(sa.room)
+	wantMessages(t, a, awarenessMsg(t, own))
+	wantMessages(t, b, awarenessMsg(t, own))
+
+	var flood presence.Update
+	for i := range presence.MaxOwned + 1 {
+		flood = append(flood, presence.Entry{ClientID: uint64(1000 + i), Clock: 1, State: []byte(`{}`)})
+	}
+	sb.Awareness(presence.EncodeUpdate(flood))
+	settle(sb.room)
+	wantClosed(t, b, ClosePolicyViolation, "too many awareness clients")
+	wantOpen(t, a)
+	// a hears nothing of the flood; the room holds only a's state.
+	wantMessages(t, a)
+	if got := sa.room.aware.Len(); got != 1 {
+		t.Fatalf("%d live awareness states, want 1", got)
+	}
+	sa.Leave()
+	sb.Leave()
+}

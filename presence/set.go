@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -20,6 +22,21 @@ const Timeout = 30 * time.Second
 // keeps a long-lived room from growing with every client that ever visited,
 // and lets a client that comes back much later with its old clock in.
 const TombstoneTTL = 10 * Timeout
+
+// MaxOwned is how many live states one connection may speak for. A Yjs
+// client speaks for one, its own; a connection that claims more is not a
+// Yjs client, and every state it adds costs each peer a copy.
+const MaxOwned = 16
+
+// MaxNewPerUpdate is how many clients the Set has never seen one update may
+// name. A client's updates name itself, and echo the states it received
+// (which the Set knows); an update naming thousands of unknown clients would
+// grow the Set by a record each (removals are remembered for TombstoneTTL).
+const MaxNewPerUpdate = 64
+
+// ErrTooManyClients is what Admit returns for an update over MaxOwned or
+// MaxNewPerUpdate.
+var ErrTooManyClients = errors.New("presence: too many awareness clients")
 
 // client is what a Set knows of one client id: y-protocols' meta (clock and
 // last update) plus its state, and which connection speaks for it.
@@ -120,6 +137,56 @@ func appendChange(out Update, pos *map[uint64]int, id uint64, c *client, n int) 
 	}
 	(*pos)[id] = len(out)
 	return append(out, e)
+}
+
+// Admit checks, before Apply, that u from owner leaves owner speaking for
+// at most MaxOwned live states and names at most MaxNewPerUpdate clients
+// the Set has never seen, so that an update is applied whole or not at all.
+// It runs Apply's rules on a scratch view of the clients u names: what it
+// counts is what Apply would do.
+func (s *Set) Admit(u Update, owner uint64) error {
+	type view struct {
+		clock       uint64
+		known, live bool
+		mine        bool // owned by owner
+	}
+	owned := len(s.byOwner[owner])
+	views := make(map[uint64]*view, len(u))
+	unknown := 0
+	for _, e := range u {
+		v, ok := views[e.ClientID]
+		if !ok {
+			v = &view{}
+			if c, known := s.clients[e.ClientID]; known {
+				*v = view{clock: c.clock, known: true, live: c.state != nil, mine: c.owned && c.owner == owner}
+			} else {
+				unknown++
+			}
+			views[e.ClientID] = v
+		}
+		null := isNull(e.State)
+		if !(v.clock < e.Clock || (v.clock == e.Clock && null && v.known && v.live)) {
+			continue
+		}
+		switch {
+		case null && v.mine:
+			owned--
+			v.mine = false
+		case !null && !v.mine:
+			owned++
+			v.mine = true
+		}
+		v.live = !null
+		v.clock = e.Clock
+		v.known = true
+	}
+	if owned > MaxOwned {
+		return fmt.Errorf("%w: a connection may speak for %d, this update makes it %d", ErrTooManyClients, MaxOwned, owned)
+	}
+	if unknown > MaxNewPerUpdate {
+		return fmt.Errorf("%w: %d unknown clients in one update, at most %d", ErrTooManyClients, unknown, MaxNewPerUpdate)
+	}
+	return nil
 }
 
 // RemoveOwner removes the live states of every client owned by owner, as

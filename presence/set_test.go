@@ -3,8 +3,8 @@ package presence
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/quirehq/quire/internal/lib0"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quirehq/quire/internal/lib0"
 )
 
 // testEpoch is an arbitrary origin for the times passed to a Set.
@@ -407,5 +409,88 @@ func TestFollowerConverges(t *testing.T) {
 				t.Fatalf("seed %d step %d: server %s, peer %s", seed, step, fmtUpdate(l), fmtUpdate(f))
 			}
 		}
+	}
+}
+
+// Admit counts what Apply would do: for random updates from random owners,
+// Admit refuses exactly those after which the owner would speak for more
+// than MaxOwned states.
+func TestAdmitMatchesApply(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(7, 11))
+	s := NewSet()
+	now := testEpoch
+	refused := 0
+	for round := range 5000 {
+		owner := uint64(1 + rng.IntN(3))
+		var u Update
+		for range 1 + rng.IntN(24) {
+			state := `{"r":` + fmt.Sprint(round) + `}`
+			if rng.IntN(4) == 0 {
+				state = `null`
+			}
+			u = append(u, e(uint64(100+rng.IntN(40)), uint64(rng.IntN(8)), state))
+		}
+		err := s.Admit(u, owner)
+		s.Apply(u, owner, now)
+		owned := len(s.byOwner[owner])
+		if (err != nil) != (owned > MaxOwned) {
+			t.Fatalf("round %d: Admit = %v, but Apply leaves owner %d with %d states (max %d)", round, err, owner, owned, MaxOwned)
+		}
+		if err != nil {
+			refused++
+			s.RemoveOwner(owner, now)
+		}
+		now = now.Add(time.Second)
+	}
+	if refused == 0 {
+		t.Fatal("no update was over MaxOwned: the test proves nothing")
+	}
+}
+
+func TestAdmitLimits(t *testing.T) {
+	t.Parallel()
+	many := func(n int, first uint64, state string) Update {
+		var u Update
+		for i := range n {
+			u = append(u, e(first+uint64(i), 1, state))
+		}
+		return u
+	}
+	tests := []struct {
+		name    string
+		setup   Update // applied first, owned by owner 2
+		u       Update // from owner 1
+		refused bool
+	}{
+		{"own state", nil, Update{e(1, 1, `{}`)}, false},
+		{"MaxOwned states", nil, many(MaxOwned, 1, `{}`), false},
+		{"one over MaxOwned", nil, many(MaxOwned+1, 1, `{}`), true},
+		{"one client named many times", nil, Update{e(1, 1, `{}`), e(1, 2, `{}`), e(1, 3, `{}`)}, false},
+		{"echo of others' states", many(40, 1, `{}`), many(40, 1, `{}`), false},
+		{"taking over others' states counts", many(40, 1, `{}`), func() Update {
+			u := many(MaxOwned+1, 1, `{}`)
+			for i := range u {
+				u[i].Clock = 2
+			}
+			return u
+		}(), true},
+		{"MaxNewPerUpdate removals of unknown clients", nil, many(MaxNewPerUpdate, 1, `null`), false},
+		{"one unknown client too many", nil, many(MaxNewPerUpdate+1, 1, `null`), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewSet()
+			if tt.setup != nil {
+				s.Apply(tt.setup, 2, testEpoch)
+			}
+			err := s.Admit(tt.u, 1)
+			if (err != nil) != tt.refused {
+				t.Fatalf("Admit = %v, want refused %v", err, tt.refused)
+			}
+			if err != nil && !errors.Is(err, ErrTooManyClients) {
+				t.Fatalf("Admit = %v, want ErrTooManyClients", err)
+			}
+		})
 	}
 }
