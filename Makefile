@@ -7,6 +7,17 @@ DB      ?= ./data/quire.db
 BIN     := bin/quire
 GOFILES := $(shell find . -name '*.go' -not -path './node_modules/*' 2>/dev/null)
 FUZZTIME ?= 10s
+# How the quire binary is linked (scripts/go-ldflags, shared with the e2e
+# tests and scripts/bench-server.sh): Go's default GODEBUG gets
+# schedtrace=2147483647 (a trace line every 24.8 days). Its use is a side
+# effect: with it set, the runtime's sysmon thread never enters its deep
+# sleep, so it stays at its 10 ms tick instead of being woken by the first
+# system call or cgo call (a SQLite commit) after every idle moment and
+# then polling every 20 us until the processes are idle again. A server
+# that wakes for each keystroke paid that on every one: 28% of its CPU with
+# 1,000 rooms and 11% in the hot room (../shared/bench W2 and W1). The
+# environment's GODEBUG=schedtrace=0 restores Go's behaviour.
+GOLDFLAGS := $(shell cat scripts/go-ldflags)
 
 .PHONY: all build run test test-go vet fmt-check deps deps-npm deps-chromium \
         editor editor-check fuzz oracle bench bench-compare bench-server e2e clean
@@ -15,9 +26,9 @@ all: build
 
 build: $(BIN)
 
-$(BIN): $(GOFILES) go.mod go.sum $(shell find editor/dist -type f 2>/dev/null)
+$(BIN): $(GOFILES) go.mod go.sum scripts/go-ldflags $(shell find editor/dist -type f 2>/dev/null)
 	@mkdir -p bin
-	$(GO) build -o $(BIN) .
+	$(GO) build -ldflags '$(GOLDFLAGS)' -o $(BIN) .
 
 run: build
 	@mkdir -p $(dir $(DB))

@@ -74,8 +74,14 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "quire")
 	// The binary is a separate process, so it is built without -race: the
-	// test package itself is what `go test -race` checks.
-	cmd := exec.Command(goTool(), "build", "-o", bin, ".")
+	// test package itself is what `go test -race` checks. It is linked as
+	// make links it (scripts/go-ldflags), so that the tests run what ships.
+	ldflags, err := os.ReadFile(filepath.Join(root, "scripts", "go-ldflags"))
+	if err != nil {
+		setupErr = fmt.Errorf("link flags of the binary: %w", err)
+		return m.Run()
+	}
+	cmd := exec.Command(goTool(), "build", "-ldflags", strings.TrimSpace(string(ldflags)), "-o", bin, ".")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		setupErr = fmt.Errorf("go build -o %s . (in %s): %w\n%s", bin, root, err, out)

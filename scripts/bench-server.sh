@@ -18,7 +18,8 @@ if [ ! -f "$bench/bench.mjs" ]; then
 	exit 1
 fi
 mkdir -p "$root/bin"
-go build -o "$root/bin/quire" "$root"
+# Linked as make builds it (see GOLDFLAGS in the Makefile).
+(cd "$root" && go build -ldflags "$(cat scripts/go-ldflags)" -o bin/quire .)
 if [ ! -d "$bench/node_modules" ]; then
 	(cd "$bench" && npm ci --no-audit --no-fund)
 fi
