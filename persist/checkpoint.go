@@ -3,11 +3,15 @@ package persist
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"time"
 )
 
+// Checkpoints off the commit path, and the documents' counters written
+// behind the appends (docstate.go) from the same goroutine.
+//
 // Checkpoints off the commit path. SQLite's automatic checkpoint runs inside
 // the COMMIT that crosses 1,000 WAL pages: that commit copies the pages into
 // the database file and, with synchronous=NORMAL, fsyncs it, which held
@@ -53,11 +57,19 @@ func (s *SQLite) checkpointLoop() {
 	defer close(s.ckptDone)
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
+	lastFlush := time.Now()
 	for {
 		select {
 		case <-s.stopCkpt:
 			return
-		case <-t.C:
+		case now := <-t.C:
+			if now.Sub(lastFlush) >= s.flushEvery && s.knowsDocs() {
+				lastFlush = now
+				// A flush with nothing to write still ages the states.
+				if _, err := s.submit(context.Background(), &request{kind: opFlush}); err != nil && !errors.Is(err, ErrClosed) {
+					s.log.Warn("persist: writing document counters failed", "err", err)
+				}
+			}
 		}
 		if s.commits.Swap(0) == 0 {
 			continue

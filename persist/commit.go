@@ -31,6 +31,7 @@ const (
 	opAppend opKind = iota + 1
 	opCreate
 	opCompact
+	opFlush // bring docs rows up to date with the documents' states (docstate.go)
 )
 
 func (k opKind) String() string {
@@ -41,6 +42,8 @@ func (k opKind) String() string {
 		return "create"
 	case opCompact:
 		return "compact"
+	case opFlush:
+		return "flush"
 	}
 	return fmt.Sprintf("op%d", uint8(k))
 }
@@ -209,15 +212,18 @@ func (s *SQLite) commit(batch []*request) {
 	}
 }
 
-// The committer's statements. None uses RETURNING: SQLite implements it
-// with an ephemeral table whose memory is allocated and freed on every
-// execution, which measured at about twice the cost of a SELECT plus an
-// UPDATE computed in Go.
+// The committer's statements, prepared once on the writer's connection,
+// BEGIN and COMMIT too: the driver's own transactions parse them anew each
+// time. None uses RETURNING: SQLite implements it with an ephemeral table
+// whose memory is allocated and freed on every execution, which measured at
+// about twice the cost of a SELECT plus an UPDATE computed in Go.
 type stmtID int
 
 const (
-	stDocCounts stmtID = iota
-	stNewDoc
+	stBegin stmtID = iota
+	stCommit
+	stRollback
+	stDocCounts
 	stSetDoc
 	stAppendRow
 	stCreate
@@ -230,10 +236,13 @@ const (
 )
 
 var stmtSQL = [numStmts]string{
+	// IMMEDIATE takes the write lock at BEGIN, where busy_timeout applies; a
+	// deferred transaction that upgrades from read to write later can fail
+	// with SQLITE_BUSY that no waiting resolves.
+	stBegin:     `BEGIN IMMEDIATE`,
+	stCommit:    `COMMIT`,
+	stRollback:  `ROLLBACK`,
 	stDocCounts: `SELECT last_seq, log_len, log_bytes, updated_at FROM docs WHERE id = ?`,
-	// The docs row of a document's first Append.
-	stNewDoc: `INSERT INTO docs (id, created_at, updated_at, last_seq, log_len, log_bytes)
-		VALUES (?1, ?2, ?2, 1, 1, ?3)`,
 	stSetDoc:    `UPDATE docs SET updated_at = ?2, last_seq = ?3, log_len = ?4, log_bytes = ?5 WHERE id = ?1`,
 	stAppendRow: `INSERT INTO updates (doc_id, seq, data) VALUES (?, ?, ?)`,
 	stCreate: `INSERT INTO docs (id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
@@ -246,7 +255,7 @@ var stmtSQL = [numStmts]string{
 			through_seq = excluded.through_seq,
 			data        = excluded.data,
 			created_at  = excluded.created_at`,
-	stSetCounts: `UPDATE docs SET log_len = ?2, log_bytes = ?3, snapshot_bytes = ?4 WHERE id = ?1`,
+	stSetCounts: `UPDATE docs SET snapshot_bytes = ?2 WHERE id = ?1`,
 }
 
 // batchTx is one group-commit transaction on the writer's driver
@@ -260,6 +269,10 @@ type batchTx struct {
 	now  int64 // the batch's time: every doc it touches gets this updated_at
 	args [5]driver.NamedValue
 	dest [4]driver.Value
+	// touched holds the batch's states of the documents it read or wrote
+	// (absent: no docs row); they become the store's once COMMIT returned.
+	touched map[string]*docState
+	flushed bool // the batch flushed the states (opFlush)
 }
 
 // bind fills b.args with vals: int64, string or []byte, what the driver
@@ -314,21 +327,14 @@ func (b *batchTx) queryRow(id stmtID, vals []driver.Value, dest ...any) error {
 // writeTx runs reqs in one transaction; it returns the bytes written. On
 // error nothing of reqs is committed.
 func (s *SQLite) writeTx(reqs []*request) (n int64, err error) {
-	// Not a request's ctx: the batch belongs to every waiter, and one of
-	// them leaving must not abort the others' commit.
-	ctx := context.Background()
-	err = s.wconn.Raw(func(dc any) error {
-		c, ok := dc.(driver.ConnBeginTx)
-		if !ok {
-			return fmt.Errorf("driver connection %T cannot begin a transaction", dc)
-		}
-		tx, err := c.BeginTx(ctx, driver.TxOptions{})
-		if err != nil {
+	b := &batchTx{s: s, now: time.Now().UnixNano(), touched: make(map[string]*docState, len(reqs))}
+	err = s.wconn.Raw(func(any) error {
+		if _, err := b.exec(stBegin); err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
-		b := &batchTx{s: s, now: time.Now().UnixNano()}
 		for _, r := range reqs {
 			r.res = result{}
+			var err error
 			switch r.kind {
 			case opAppend:
 				err = b.append(r)
@@ -336,19 +342,21 @@ func (s *SQLite) writeTx(reqs []*request) (n int64, err error) {
 				err = b.create(r)
 			case opCompact:
 				err = b.compact(r)
+			case opFlush:
+				err = b.flush()
 			default:
 				err = fmt.Errorf("unknown request kind %d", r.kind)
 			}
 			if err != nil {
-				_ = tx.Rollback()
+				_, _ = b.exec(stRollback)
 				return fmt.Errorf("%s %q: %w", r.kind, r.id, err)
 			}
 			n += int64(len(r.data))
 		}
-		if err := tx.Commit(); err != nil {
+		if _, err := b.exec(stCommit); err != nil {
 			// SQLite rolls a transaction back when its COMMIT fails for
 			// anything but SQLITE_BUSY; make sure either way.
-			_ = tx.Rollback()
+			_, _ = b.exec(stRollback)
 			return fmt.Errorf("commit: %w", err)
 		}
 		return nil
@@ -356,35 +364,36 @@ func (s *SQLite) writeTx(reqs []*request) (n int64, err error) {
 	if err != nil {
 		return 0, err
 	}
+	s.publish(b.touched)
+	if b.flushed {
+		s.age()
+	}
 	return n, nil
 }
 
 func (b *batchTx) append(r *request) error {
-	var res AppendResult
-	var updated int64
-	err := b.queryRow(stDocCounts, []driver.Value{r.id}, &res.Seq, &res.LogLen, &res.LogBytes, &updated)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		res = AppendResult{Seq: 1, LogLen: 1, LogBytes: int64(len(r.data))}
-		if _, err := b.exec(stNewDoc, r.id, b.now, res.LogBytes); err != nil {
+	st, exists, err := b.state(r.id)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		if _, err := b.exec(stCreate, r.id, "", b.now); err != nil {
 			return fmt.Errorf("insert doc: %w", err)
 		}
-	case err != nil:
-		return fmt.Errorf("read doc: %w", err)
-	default:
-		res.Seq++
-		res.LogLen++
-		res.LogBytes += int64(len(r.data))
-		// Never backwards, should the wall clock step back.
-		updated = max(updated, b.now)
-		if _, err := b.exec(stSetDoc, r.id, updated, res.Seq, res.LogLen, res.LogBytes); err != nil {
-			return fmt.Errorf("update doc: %w", err)
-		}
+		st = b.created(r.id)
 	}
-	if _, err := b.exec(stAppendRow, r.id, res.Seq, r.data); err != nil {
+	seq := st.lastSeq + 1
+	if _, err := b.exec(stAppendRow, r.id, seq, r.data); err != nil {
 		return fmt.Errorf("insert update: %w", err)
 	}
-	r.res.append = res
+	st.lastSeq = seq
+	st.logLen++
+	st.logBytes += int64(len(r.data))
+	// Never backwards, should the wall clock step back.
+	st.updatedAt = max(st.updatedAt, b.now)
+	st.dirty = true
+	st.idle = 0
+	r.res.append = AppendResult{Seq: seq, LogLen: int(st.logLen), LogBytes: st.logBytes}
 	return nil
 }
 
@@ -401,29 +410,28 @@ func (b *batchTx) create(r *request) error {
 		r.res.err = ErrExists
 		return nil
 	}
+	b.created(r.id)
 	t := time.Unix(0, b.now).UTC()
 	r.res.meta = DocMeta{ID: r.id, Name: r.name, CreatedAt: t, UpdatedAt: t}
 	return nil
 }
 
 func (b *batchTx) compact(r *request) error {
-	var last, updated int64
-	var logLen, logBytes int64
-	err := b.queryRow(stDocCounts, []driver.Value{r.id}, &last, &logLen, &logBytes, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
+	st, exists, err := b.state(r.id)
+	if err != nil {
+		return err
+	}
+	if !exists {
 		r.res.err = ErrNotFound
 		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read doc: %w", err)
 	}
 	var prev int64
 	err = b.queryRow(stSnapSeq, []driver.Value{r.id}, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("read snapshot: %w", err)
 	}
-	if r.through < prev || r.through > last {
-		r.res.err = fmt.Errorf("%w: through %d, snapshot at %d, last seq %d", ErrInvalidSeq, r.through, prev, last)
+	if r.through < prev || r.through > st.lastSeq {
+		r.res.err = fmt.Errorf("%w: through %d, snapshot at %d, last seq %d", ErrInvalidSeq, r.through, prev, st.lastSeq)
 		return nil
 	}
 	if _, err := b.exec(stDelRows, r.id, r.through); err != nil {
@@ -434,11 +442,12 @@ func (b *batchTx) compact(r *request) error {
 	}
 	// Recount the tail rather than subtract: the counters stay exact even if
 	// an earlier bug had skewed them.
-	if err := b.queryRow(stTail, []driver.Value{r.id}, &logLen, &logBytes); err != nil {
+	if err := b.queryRow(stTail, []driver.Value{r.id}, &st.logLen, &st.logBytes); err != nil {
 		return fmt.Errorf("count log: %w", err)
 	}
-	if _, err := b.exec(stSetCounts, r.id, logLen, logBytes, int64(len(r.data))); err != nil {
+	if _, err := b.exec(stSetCounts, r.id, int64(len(r.data))); err != nil {
 		return fmt.Errorf("update counters: %w", err)
 	}
-	return nil
+	// The docs row is written anyway: bring all of it up to date.
+	return b.writeState(r.id, st)
 }

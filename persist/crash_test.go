@@ -161,10 +161,19 @@ func TestCrashDurability(t *testing.T) {
 			t.Errorf("%s: %d log rows after the snapshot through %d, LastSeq %d", doc, len(l.Updates), through, l.LastSeq)
 			continue
 		}
+		var bytesStored int64 = int64(len(l.Snapshot))
 		for i, u := range l.Updates {
 			if want := crashUpdate(doc, through+1+int64(i)); !bytes.Equal(u, want) {
 				t.Errorf("%s: row %d = %q, want %q", doc, i, u, want)
 			}
+			bytesStored += int64(len(u))
+		}
+		// The counters of the docs row were repaired from the log.
+		if m := mustGet(t, s, doc); m.LogLen != len(l.Updates) || m.Bytes != bytesStored {
+			t.Errorf("%s: GetDoc says %d rows, %d bytes; the store holds %d rows, %d bytes", doc, m.LogLen, m.Bytes, len(l.Updates), bytesStored)
+		}
+		if r := mustAppend(t, s, doc, crashUpdate(doc, l.LastSeq+1)); r.Seq != l.LastSeq+1 || r.LogLen != len(l.Updates)+1 {
+			t.Errorf("%s: Append after the crash = %+v, want seq %d, %d rows", doc, r, l.LastSeq+1, len(l.Updates)+1)
 		}
 		t.Logf("%s: %d acknowledged, %d stored (snapshot through %d + %d rows)", doc, acked[doc], l.LastSeq, through, len(l.Updates))
 	}

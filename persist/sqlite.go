@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,6 +96,12 @@ type SQLite struct {
 	ckptDone chan struct{}
 	commits  atomic.Int64
 
+	// The documents' states (docstate.go): written by the leader of a
+	// commit, read by GetDoc and ListDocs.
+	metaMu     sync.Mutex
+	docs       map[string]*docState
+	flushEvery time.Duration // metaFlushEvery when opened
+
 	// mu guards the group commit's state.
 	mu      sync.Mutex
 	closed  bool
@@ -147,6 +154,9 @@ func OpenSQLite(path string, opts SQLiteOptions) (_ *SQLite, err error) {
 		log:      logger,
 		onCommit: opts.OnCommit,
 		maxBatch: maxBatch,
+		docs:     make(map[string]*docState),
+
+		flushEvery: metaFlushEvery,
 	}
 	s.idle.L = &s.mu
 	ok := false
@@ -201,6 +211,11 @@ func OpenSQLite(path string, opts SQLiteOptions) (_ *SQLite, err error) {
 	}
 	if err := migrate(ctx, w, ms); err != nil {
 		return nil, err
+	}
+	if res, err := w.ExecContext(ctx, repairSQL); err != nil {
+		return nil, fmt.Errorf("repair document counters: %w", err)
+	} else if n, _ := res.RowsAffected(); n > 0 {
+		logger.Warn("persist: repaired the counters of documents written before a crash", "docs", n)
 	}
 	if err := s.prepare(ctx); err != nil {
 		return nil, err
@@ -327,10 +342,19 @@ func (s *SQLite) Close() error {
 	}
 	s.mu.Unlock()
 	s.closeCheckpointer()
-	if err := s.closeDBs(); err != nil {
-		return fmt.Errorf("persist: close %s: %w", s.path, err)
+	var ferr error
+	if s.dirtyDocs() {
+		// Nobody leads any more and nobody can: this goroutine commits.
+		r := &request{ctx: context.Background(), kind: opFlush, done: make(chan result, 1)}
+		s.commit([]*request{r})
+		if res := <-r.done; res.err != nil {
+			ferr = fmt.Errorf("persist: close %s: %w", s.path, res.err)
+		}
 	}
-	return nil
+	if err := s.closeDBs(); err != nil {
+		return errors.Join(ferr, fmt.Errorf("persist: close %s: %w", s.path, err))
+	}
+	return ferr
 }
 
 func (s *SQLite) isClosed() bool {
@@ -385,18 +409,21 @@ func (s *SQLite) Compact(ctx context.Context, id string, snapshot []byte, throug
 	return nil
 }
 
-const docColumns = `id, name, created_at, updated_at, log_bytes + snapshot_bytes, log_len`
+const docColumns = `id, name, created_at, updated_at, log_bytes, snapshot_bytes, log_len`
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanDoc(sc scanner) (DocMeta, error) {
+// scanDoc reads a docs row, with what the store knows in memory over it.
+func (s *SQLite) scanDoc(sc scanner) (DocMeta, error) {
 	var m DocMeta
-	var created, updated int64
-	if err := sc.Scan(&m.ID, &m.Name, &created, &updated, &m.Bytes, &m.LogLen); err != nil {
+	var created, updated, logBytes, snapBytes int64
+	if err := sc.Scan(&m.ID, &m.Name, &created, &updated, &logBytes, &snapBytes, &m.LogLen); err != nil {
 		return DocMeta{}, err
 	}
 	m.CreatedAt = time.Unix(0, created).UTC()
 	m.UpdatedAt = time.Unix(0, updated).UTC()
+	m.Bytes = logBytes + snapBytes
+	s.overlay(&m, snapBytes)
 	return m, nil
 }
 
@@ -405,7 +432,7 @@ func (s *SQLite) GetDoc(ctx context.Context, id string) (DocMeta, error) {
 	if s.isClosed() {
 		return DocMeta{}, fmt.Errorf("persist: get %q: %w", id, ErrClosed)
 	}
-	m, err := scanDoc(s.r.QueryRowContext(ctx, `SELECT `+docColumns+` FROM docs WHERE id = ?`, id))
+	m, err := s.scanDoc(s.r.QueryRowContext(ctx, `SELECT `+docColumns+` FROM docs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -425,20 +452,30 @@ func (s *SQLite) ListDocs(ctx context.Context) (_ []DocMeta, err error) {
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+docColumns+` FROM docs ORDER BY updated_at DESC, id`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+docColumns+` FROM docs`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	docs := []DocMeta{}
 	for rows.Next() {
-		m, err := scanDoc(rows)
+		m, err := s.scanDoc(rows)
 		if err != nil {
 			return nil, err
 		}
 		docs = append(docs, m)
 	}
-	return docs, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Sorted here: the times in memory are newer than the rows'.
+	slices.SortFunc(docs, func(a, b DocMeta) int {
+		if c := b.UpdatedAt.Compare(a.UpdatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return docs, nil
 }
 
 // Load returns id's snapshot and the log rows after it, read in one read
@@ -471,17 +508,21 @@ func (s *SQLite) Load(ctx context.Context, id string) (_ Loaded, err error) {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Loaded{}, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT data FROM updates WHERE doc_id = ? AND seq > ? ORDER BY seq`, id, through)
+	rows, err := tx.QueryContext(ctx, `SELECT seq, data FROM updates WHERE doc_id = ? AND seq > ? ORDER BY seq`, id, through)
 	if err != nil {
 		return Loaded{}, err
 	}
 	defer rows.Close()
 	for rows.Next() {
+		var seq int64
 		var b []byte
-		if err := rows.Scan(&b); err != nil {
+		if err := rows.Scan(&seq, &b); err != nil {
 			return Loaded{}, err
 		}
 		l.Updates = append(l.Updates, b)
+		// The docs row's last_seq lags behind the log while the store
+		// runs (docstate.go).
+		l.LastSeq = max(l.LastSeq, seq)
 	}
 	if err := rows.Err(); err != nil {
 		return Loaded{}, err
