@@ -5,14 +5,13 @@
 package main
 
 import (
+	_ "github.com/VictoriaMetrics/metrics"
 	_ "github.com/coder/websocket"
 	_ "github.com/golang-jwt/jwt/v5"
 	_ "github.com/google/uuid"
 	_ "github.com/labstack/echo/v4"
 	_ "github.com/labstack/echo/v4/middleware"
 	_ "github.com/mattn/go-sqlite3"
-	_ "github.com/prometheus/client_golang/prometheus"
-	_ "github.com/prometheus/client_golang/prometheus/promhttp"
 	_ "go.uber.org/goleak"
 	_ "golang.org/x/time/rate"
 )

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -254,7 +253,7 @@ func (wc *wsConn) handle(frame []byte) bool {
 		wc.closeNow(websocket.StatusProtocolError, closeReason(err.Error()))
 		return false
 	}
-	m.bytesIn.Add(float64(len(frame)))
+	m.bytesIn.Add(len(frame))
 	m.messagesIn[msg.Type].Inc()
 	if wc.guard != nil {
 		v := wc.guard.Inbound(inbound(msg), msg.Reason)
@@ -353,7 +352,7 @@ func (wc *wsConn) logEnd(err error) {
 	case status != -1:
 		wc.logger().Info("websocket closed by peer", "code", int(status), "reason", closeErrorReason(err))
 	case errors.Is(err, websocket.ErrMessageTooBig):
-		wc.s.metrics.closes.WithLabelValues("1009").Inc()
+		wc.s.metrics.closed(1009)
 		wc.logger().Info("websocket closed: message too big", "err", err)
 	default:
 		wc.logger().Debug("websocket ended", "err", err)
@@ -404,7 +403,7 @@ func (wc *wsConn) finish() {
 func (wc *wsConn) closeNow(code websocket.StatusCode, reason string) {
 	if wc.c == nil {
 		if wc.beginClose(uint16(code), reason) {
-			wc.s.metrics.closes.WithLabelValues(strconv.Itoa(int(code))).Inc()
+			wc.s.metrics.closed(int(code))
 			wc.logger().Info("closing websocket", "code", int(code), "reason", reason)
 		}
 		return
@@ -413,7 +412,7 @@ func (wc *wsConn) closeNow(code websocket.StatusCode, reason string) {
 	wc.closing = true
 	wc.mu.Unlock()
 	wc.out.drop()
-	wc.s.metrics.closes.WithLabelValues(strconv.Itoa(int(code))).Inc()
+	wc.s.metrics.closed(int(code))
 	wc.logger().Info("closing websocket", "code", int(code), "reason", reason)
 	wc.c.Close(code, reason)
 }
@@ -426,7 +425,7 @@ func (wc *wsConn) Send(msg []byte) bool {
 		return false
 	}
 	wc.s.metrics.messagesOut.Inc()
-	wc.s.metrics.bytesOut.Add(float64(len(msg)))
+	wc.s.metrics.bytesOut.Add(len(msg))
 	return true
 }
 
@@ -460,7 +459,7 @@ func (wc *wsConn) logger() *slog.Logger {
 func (wc *wsConn) Close(code doc.CloseCode, reason string) {
 	if wc.c == nil {
 		if wc.beginClose(uint16(code), reason) {
-			wc.s.metrics.closes.WithLabelValues(strconv.Itoa(int(code))).Inc()
+			wc.s.metrics.closed(int(code))
 			if code != doc.CloseGoingAway {
 				wc.logger().Info("closing websocket", "code", int(code), "reason", reason)
 			}
@@ -478,7 +477,7 @@ func (wc *wsConn) Close(code doc.CloseCode, reason string) {
 	wc.s.connWG.Add(1)
 	wc.mu.Unlock()
 	wc.out.drop()
-	wc.s.metrics.closes.WithLabelValues(strconv.Itoa(int(code))).Inc()
+	wc.s.metrics.closed(int(code))
 	if code != doc.CloseGoingAway {
 		wc.logger().Info("closing websocket", "code", int(code), "reason", reason)
 	}

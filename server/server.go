@@ -34,13 +34,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quirehq/quire/auth"
 	"github.com/quirehq/quire/doc"
@@ -200,13 +200,11 @@ func New(cfg Config) (*Server, error) {
 		stopPing: make(chan struct{}),
 		pingDone: make(chan struct{}),
 	}
-	rooms := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "quire_rooms", Help: "Documents loaded in memory."},
-		func() float64 { return float64(reg.Rooms()) })
-	if err := cfg.Metrics.reg.Register(rooms); err != nil {
+	if slices.Contains(cfg.Metrics.set.ListMetricNames(), roomsGauge) {
 		reg.Close(context.Background())
-		return nil, fmt.Errorf("server: metrics already used by another Server: %w", err)
+		return nil, errors.New("server: metrics already used by another Server")
 	}
+	cfg.Metrics.set.NewGauge(roomsGauge, func() float64 { return float64(reg.Rooms()) })
 	if n := cfg.ReadLoops; n >= 0 {
 		if n == 0 {
 			n = defaultPollLoops()
@@ -223,6 +221,9 @@ func New(cfg Config) (*Server, error) {
 	go s.pingLoop()
 	return s, nil
 }
+
+// roomsGauge is the metric of the documents a Server has loaded.
+const roomsGauge = `quire_rooms`
 
 // Docs is the registry of open documents: Go code opens a document there
 // (Open) to read its text or apply an update without a connection.
