@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -80,5 +82,41 @@ func TestServeExitCodes(t *testing.T) {
 	}
 	if code, _, errs := run("serve", "--listen", "256.0.0.1:99999", "--db", t.TempDir()+"/q.db", "--log-level", "error"); code != 1 || !strings.Contains(errs, "listen") {
 		t.Fatalf("bad address: exit %d, stderr %q", code, errs)
+	}
+}
+
+func TestParseServeGCPercent(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string // "" unsets
+		args    []string
+		want    int
+		wantErr bool
+	}{
+		{"default", map[string]string{"GOGC": "", "QUIRE_GC_PERCENT": ""}, nil, defaultGCPercent, false},
+		{"GOGC is the default", map[string]string{"GOGC": "200", "QUIRE_GC_PERCENT": ""}, nil, 200, false},
+		{"QUIRE_GC_PERCENT over GOGC", map[string]string{"GOGC": "200", "QUIRE_GC_PERCENT": "30"}, nil, 30, false},
+		{"the flag over both", map[string]string{"GOGC": "200", "QUIRE_GC_PERCENT": "30"}, []string{"--gc-percent", "off"}, -1, false},
+		{"not a percentage", map[string]string{"GOGC": ""}, []string{"--gc-percent", "-5"}, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v) // restored after the test
+				if v == "" {
+					os.Unsetenv(k)
+				}
+			}
+			c, err := parseServe(tt.args, io.Discard)
+			if tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "--gc-percent") {
+					t.Fatalf("err = %v, want one about --gc-percent", err)
+				}
+				return
+			}
+			if err != nil || c.gcPercent != tt.want {
+				t.Fatalf("gcPercent = %d, %v; want %d", c.gcPercent, err, tt.want)
+			}
+		})
 	}
 }
