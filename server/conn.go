@@ -525,17 +525,18 @@ var closeHandshakeTimeout = 5 * time.Second
 // errAgain is readSocket's "nothing to read after all".
 var errAgain = errors.New("socket not readable")
 
-// readable is called by wc's read loop when its socket is readable.
-func (wc *wsConn) readable(buf []byte) {
-	n, err := readSocket(wc.raw, buf)
+// readable is called by wc's read loop when its socket is readable; r is
+// the loop's reader.
+func (wc *wsConn) readable(r *sockReader) {
+	b, err := readSocket(wc.raw, r)
 	if errors.Is(err, errAgain) {
 		return
 	}
-	if n > 0 && wc.consume(buf[:n]) {
+	if len(b) > 0 && wc.consume(b) {
 		wc.finishPolled()
 		return
 	}
-	if n == 0 || err != nil {
+	if len(b) == 0 || err != nil {
 		if err != nil {
 			wc.logger().Debug("websocket ended", "err", err)
 		} else {

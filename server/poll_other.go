@@ -27,7 +27,9 @@ func (l *pollLoop) remove(*wsConn, syscall.RawConn) {}
 
 func (p *poller) stop() {}
 
-func readSocket(syscall.RawConn, []byte) (int, error) { return 0, errNoPoller }
+type sockReader struct{}
+
+func readSocket(syscall.RawConn, *sockReader) ([]byte, error) { return nil, errNoPoller }
 
 func shutdownSocket(syscall.RawConn) {}
 

@@ -242,18 +242,18 @@ func (s *sock) consume(n int) {
 			s.bytes -= int64(len(s.q[i].data))
 		}
 	}
-	if i > 0 {
-		clear(s.q[:i])
-		s.q = s.q[i:]
-	}
+	clear(s.q[:i])
 	s.head = n
-	if len(s.q) == 0 {
-		s.head = 0
-		if cap(s.q) > 64 {
-			s.q = nil // a burst is over: do not keep its array
-		} else {
-			s.q = s.q[:0:cap(s.q)]
-		}
+	switch {
+	case i < len(s.q):
+		s.q = s.q[i:]
+	case cap(s.q) > 64:
+		s.q, s.head = nil, 0 // a burst is over: do not keep its array
+	default:
+		// All written, the common case: the next frame goes where this
+		// one was (slicing past it would shrink the array until an
+		// append allocated a new one, once per delivery).
+		s.q, s.head = s.q[:0], 0
 	}
 }
 
