@@ -57,16 +57,19 @@ func (s *SQLite) checkpointLoop() {
 	defer close(s.ckptDone)
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
-	lastFlush := time.Now()
+	lastAge := time.Now()
 	for {
 		select {
 		case <-s.stopCkpt:
 			return
 		case now := <-t.C:
-			if now.Sub(lastFlush) >= s.flushEvery && s.knowsDocs() {
-				lastFlush = now
-				// A flush with nothing to write still ages the states.
-				if _, err := s.submit(context.Background(), &request{kind: opFlush}); err != nil && !errors.Is(err, ErrClosed) {
+			// A flush with nothing to write still ages the states.
+			aging := now.Sub(lastAge) >= ageEvery && s.knowsDocs()
+			if s.autoFlush && (s.pendingFlush() > 0 || aging) {
+				if aging {
+					lastAge = now
+				}
+				if _, err := s.submit(context.Background(), &request{kind: opFlush, max: flushChunk}); err != nil && !errors.Is(err, ErrClosed) {
 					s.log.Warn("persist: writing document counters failed", "err", err)
 				}
 			}

@@ -56,6 +56,7 @@ type request struct {
 	name    string // opCreate
 	data    []byte // opAppend: the update; opCompact: the snapshot (the store's own copy)
 	through int64  // opCompact
+	max     int    // opFlush: docs rows to write at most
 	res     result
 	// done receives the request's result, or first a lead token when the
 	// request's goroutine is to commit the next batch. Buffered (1): the
@@ -272,7 +273,8 @@ type batchTx struct {
 	// touched holds the batch's states of the documents it read or wrote
 	// (absent: no docs row); they become the store's once COMMIT returned.
 	touched map[string]*docState
-	flushed bool // the batch flushed the states (opFlush)
+	popped  int  // documents the batch took off the front of s.dirtyQ
+	aged    bool // the batch ages the states (see flush)
 }
 
 // bind fills b.args with vals: int64, string or []byte, what the driver
@@ -327,7 +329,7 @@ func (b *batchTx) queryRow(id stmtID, vals []driver.Value, dest ...any) error {
 // writeTx runs reqs in one transaction; it returns the bytes written. On
 // error nothing of reqs is committed.
 func (s *SQLite) writeTx(reqs []*request) (n int64, err error) {
-	b := &batchTx{s: s, now: time.Now().UnixNano(), touched: make(map[string]*docState, len(reqs))}
+	b := &batchTx{s: s, now: s.now().UnixNano(), touched: make(map[string]*docState, len(reqs))}
 	err = s.wconn.Raw(func(any) error {
 		if _, err := b.exec(stBegin); err != nil {
 			return fmt.Errorf("begin: %w", err)
@@ -343,7 +345,7 @@ func (s *SQLite) writeTx(reqs []*request) (n int64, err error) {
 			case opCompact:
 				err = b.compact(r)
 			case opFlush:
-				err = b.flush()
+				err = b.flush(r.max)
 			default:
 				err = fmt.Errorf("unknown request kind %d", r.kind)
 			}
@@ -364,10 +366,7 @@ func (s *SQLite) writeTx(reqs []*request) (n int64, err error) {
 	if err != nil {
 		return 0, err
 	}
-	s.publish(b.touched)
-	if b.flushed {
-		s.age()
-	}
+	s.publish(b)
 	return n, nil
 }
 
@@ -392,7 +391,6 @@ func (b *batchTx) append(r *request) error {
 	// Never backwards, should the wall clock step back.
 	st.updatedAt = max(st.updatedAt, b.now)
 	st.dirty = true
-	st.idle = 0
 	r.res.append = AppendResult{Seq: seq, LogLen: int(st.logLen), LogBytes: st.logBytes}
 	return nil
 }

@@ -11,28 +11,38 @@ import (
 // What the store keeps in memory of each document it writes. An Append is
 // one INSERT into updates and nothing else: the document's counters (last
 // seq, log rows and bytes, time of the last write) live here, and its docs
-// row is brought up to date behind the appends, every metaFlushEvery, at
-// Compact and at Close. That halves what a keystroke commits (one B-tree
-// page, one WAL frame, instead of two) and drops the read of the docs row
-// before it: a commit after a millisecond of idleness, when the caches are
-// cold, measured 65 -> 40 µs of CPU (BenchmarkAppendPaced), and commits were
-// most of the server's work with 1,000 rooms typing.
+// row is brought up to date behind the appends: a few rows at a time, the
+// documents written longest ago first (dirtyQ), every checkpoint tick, and
+// all of them at Close; Compact writes its document's row itself. That
+// halves what a keystroke commits (one B-tree page, one WAL frame, instead
+// of two) and drops the read of the docs row before it: a commit after a
+// millisecond of idleness, when the caches are cold, measured 71 -> 52 µs
+// of CPU (BenchmarkAppendPaced), and commits were most of the server's work
+// with 1,000 rooms typing. Writing every row that changed in one
+// transaction each second held the other documents' commits for 3-6 ms.
 //
 // While the process runs the state here is the truth, and readers (GetDoc,
 // ListDocs) see it over the rows. A crash can leave a docs row behind its
 // log; OpenSQLite repairs such rows from the log itself (repairSQL), so the
 // counters are exact again before anything is served. Only the time of the
-// last write of such a document may be up to metaFlushEvery older than it
-// was.
+// last write of such a document may be older than it was.
 
-// metaFlushEvery is how often the docs rows of documents written since are
-// brought up to date (a variable for tests that look at the rows).
-var metaFlushEvery = time.Second
+// flushChunk is how many docs rows one flush writes at most: 128 held the
+// commits queued behind it for up to 1.6 ms with 1,000 rooms typing.
+const flushChunk = 64
 
-// evictAfterFlushes is how many flushes a document's state outlives its
-// last write: a document written now and then is not read again each time,
-// and one nobody writes any more costs no memory.
-const evictAfterFlushes = 30
+// backgroundFlush lets the checkpointer write docs rows; tests that look at
+// the rows turn it off before they open a store.
+var backgroundFlush = true
+
+// ageEvery is how often states are looked at for eviction, and evictAfter
+// how long a state outlives its document's last write: a document written
+// now and then is not read again each time, and one nobody writes any more
+// costs no memory.
+const (
+	ageEvery   = 10 * time.Second
+	evictAfter = time.Minute
+)
 
 // docState is a document's counters as the committed log has them.
 type docState struct {
@@ -41,7 +51,7 @@ type docState struct {
 	logBytes  int64 // their bytes
 	updatedAt int64 // unix nanos of the last Append (CreateDoc before any)
 	dirty     bool  // the docs row lags behind these
-	idle      int   // flushes since the last Append
+	queued    bool  // the document is in dirtyQ
 }
 
 // repairSQL brings the counters of every docs row whose log grew past it (a
@@ -90,43 +100,59 @@ func (b *batchTx) created(id string) *docState {
 	return st
 }
 
-// publish makes the states of a committed batch the store's.
-func (s *SQLite) publish(touched map[string]*docState) {
-	if len(touched) == 0 {
-		return
-	}
+// publish makes the states of a committed batch the store's: the queue
+// loses the documents the batch flushed, and gains those it made dirty.
+func (s *SQLite) publish(b *batchTx) {
 	s.metaMu.Lock()
 	defer s.metaMu.Unlock()
-	for id, st := range touched {
-		if st != absent {
-			s.docs[id] = st
+	clear(s.dirtyQ[:b.popped])
+	s.dirtyQ = s.dirtyQ[b.popped:]
+	for id, st := range b.touched {
+		if st == absent {
+			continue
+		}
+		if st.dirty && !st.queued {
+			st.queued = true
+			s.dirtyQ = append(s.dirtyQ, id)
+		}
+		s.docs[id] = st
+	}
+	if b.aged {
+		now := b.now
+		for id, st := range s.docs {
+			if !st.dirty && !st.queued && now-st.updatedAt > int64(evictAfter) {
+				delete(s.docs, id)
+			}
 		}
 	}
 }
 
-// flush writes the docs row of every document whose state is ahead of it.
-func (b *batchTx) flush() error {
-	ids := map[string]bool{}
-	for id, st := range b.s.docs {
-		if st.dirty {
-			ids[id] = true
-		}
-	}
-	for id, st := range b.touched {
-		if st.dirty {
-			ids[id] = true
-		}
-	}
-	for id := range ids {
-		st, _, err := b.state(id)
+// flush writes the docs rows of up to max documents of the queue, those
+// written longest ago first, and ages the states when that is due.
+func (b *batchTx) flush(max int) error {
+	q := b.s.dirtyQ // only the leader changes it, and the leader is us
+	for b.popped < len(q) && max > 0 {
+		id := q[b.popped]
+		b.popped++
+		st, exists, err := b.state(id)
 		if err != nil {
 			return err
 		}
-		if err := b.writeState(id, st); err != nil {
-			return err
+		if !exists {
+			continue
+		}
+		st.queued = false
+		if st.dirty {
+			if err := b.writeState(id, st); err != nil {
+				return err
+			}
+			max--
 		}
 	}
-	b.flushed = true
+	if time.Duration(b.now-b.s.lastAge) >= ageEvery {
+		b.s.lastAge = b.now
+		b.aged = true
+	}
 	return nil
 }
 
@@ -139,20 +165,11 @@ func (b *batchTx) writeState(id string, st *docState) error {
 	return nil
 }
 
-// age counts a flush against every clean state and forgets those written
-// by nobody for evictAfterFlushes flushes. Called by the leader after a
-// flush committed.
-func (s *SQLite) age() {
+// pendingFlush reports how many documents wait for their docs row.
+func (s *SQLite) pendingFlush() int {
 	s.metaMu.Lock()
 	defer s.metaMu.Unlock()
-	for id, st := range s.docs {
-		if st.dirty {
-			continue
-		}
-		if st.idle++; st.idle > evictAfterFlushes {
-			delete(s.docs, id)
-		}
-	}
+	return len(s.dirtyQ)
 }
 
 // knowsDocs reports whether the store holds the state of any document.
@@ -160,18 +177,6 @@ func (s *SQLite) knowsDocs() bool {
 	s.metaMu.Lock()
 	defer s.metaMu.Unlock()
 	return len(s.docs) > 0
-}
-
-// dirtyDocs reports whether some docs row lags behind its state.
-func (s *SQLite) dirtyDocs() bool {
-	s.metaMu.Lock()
-	defer s.metaMu.Unlock()
-	for _, st := range s.docs {
-		if st.dirty {
-			return true
-		}
-	}
-	return false
 }
 
 // overlay puts what the store knows of m's document in memory over what its

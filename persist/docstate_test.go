@@ -24,17 +24,17 @@ func readDocsRow(t *testing.T, db *sql.DB, id string) docsRow {
 }
 
 // noBackgroundFlush keeps the checkpointer from flushing during a test
-// that reads docs rows, whatever the machine's speed.
+// that reads docs rows, whatever the machine's speed. Call it before
+// opening the store.
 func noBackgroundFlush(t *testing.T) {
-	old := metaFlushEvery
-	metaFlushEvery = time.Hour
-	t.Cleanup(func() { metaFlushEvery = old })
+	backgroundFlush = false
+	t.Cleanup(func() { backgroundFlush = true })
 }
 
-// flushNow runs one flush of the documents' states as the checkpointer does.
-func flushNow(t *testing.T, s *SQLite) {
+// flushNow runs one flush of up to max docs rows, as the checkpointer does.
+func flushNow(t *testing.T, s *SQLite, max int) {
 	t.Helper()
-	if _, err := s.submit(ctx, &request{kind: opFlush}); err != nil {
+	if _, err := s.submit(ctx, &request{kind: opFlush, max: max}); err != nil {
 		t.Fatalf("flush: %v", err)
 	}
 }
@@ -45,7 +45,7 @@ func TestSQLiteDocsRowFollowsAppends(t *testing.T) {
 	noBackgroundFlush(t)
 	s := openTestSQLite(t, filepath.Join(t.TempDir(), "q.db"), SQLiteOptions{})
 	first := mustAppend(t, s, "doc", []byte("one"))
-	flushNow(t, s)
+	flushNow(t, s, flushChunk)
 	before := readDocsRow(t, s.r, "doc")
 	if before != (docsRow{lastSeq: 1, logLen: 1, logBytes: 3, updatedAt: before.updatedAt}) || first.Seq != 1 {
 		t.Fatalf("after flush: row %+v, append %+v", before, first)
@@ -64,7 +64,7 @@ func TestSQLiteDocsRowFollowsAppends(t *testing.T) {
 	if err != nil || len(docs) != 1 || docs[0] != m {
 		t.Errorf("ListDocs = %+v, %v; want [%+v]", docs, err, m)
 	}
-	flushNow(t, s)
+	flushNow(t, s, flushChunk)
 	if got := readDocsRow(t, s.r, "doc"); got != (docsRow{lastSeq: 3, logLen: 3, logBytes: 11, updatedAt: m.UpdatedAt.UnixNano()}) {
 		t.Errorf("after the flush the row is %+v, want it to say what GetDoc said: %+v", got, m)
 	}
@@ -129,30 +129,62 @@ func TestSQLiteLoadLastSeqBeforeFlush(t *testing.T) {
 	checkLoaded(t, mustLoad(t, s, "doc"), nil, [][]byte{update("doc", 1), update("doc", 2), update("doc", 3)}, 3)
 }
 
-// A document nobody writes any more is forgotten after evictAfterFlushes
-// flushes, and read again from its row when it is written next.
+// A document nobody writes any more is forgotten a while after its last
+// write, and read again from its row when it is written next.
 func TestSQLiteForgetsIdleDocs(t *testing.T) {
 	noBackgroundFlush(t)
 	s := openTestSQLite(t, filepath.Join(t.TempDir(), "q.db"), SQLiteOptions{})
+	clock := time.Now()
+	s.now = func() time.Time { return clock }
 	mustAppend(t, s, "idle", []byte("a"))
 	mustAppend(t, s, "busy", []byte("b"))
-	for range evictAfterFlushes {
-		mustAppend(t, s, "busy", []byte("b"))
-		flushNow(t, s)
-	}
-	flushNow(t, s)
+	flushNow(t, s, flushChunk) // both rows written, and the first aging pass
+	clock = clock.Add(evictAfter + ageEvery)
+	mustAppend(t, s, "busy", []byte("b"))
+	flushNow(t, s, flushChunk)
 	s.metaMu.Lock()
 	_, idleKept := s.docs["idle"]
 	_, busyKept := s.docs["busy"]
 	s.metaMu.Unlock()
 	if idleKept || !busyKept {
-		t.Fatalf("after %d flushes: idle kept %v, busy kept %v; want false, true", evictAfterFlushes+1, idleKept, busyKept)
+		t.Fatalf("%v after its last write: idle kept %v, busy kept %v; want false, true", evictAfter+ageEvery, idleKept, busyKept)
 	}
 	if m := mustGet(t, s, "idle"); m.LogLen != 1 || m.Bytes != 1 {
 		t.Errorf("GetDoc of the forgotten doc = %+v", m)
 	}
 	if r := mustAppend(t, s, "idle", []byte("c")); r != (AppendResult{Seq: 2, LogLen: 2, LogBytes: 2}) {
 		t.Errorf("Append to the forgotten doc = %+v, want seq 2 of 2 rows", r)
+	}
+}
+
+// A flush writes at most its chunk of rows, the documents written longest
+// ago first; a document written again while it waits keeps its place.
+func TestSQLiteFlushOldestFirst(t *testing.T) {
+	noBackgroundFlush(t)
+	s := openTestSQLite(t, filepath.Join(t.TempDir(), "q.db"), SQLiteOptions{})
+	for _, id := range []string{"a", "b", "c", "d"} {
+		mustAppend(t, s, id, []byte(id))
+	}
+	mustAppend(t, s, "a", []byte("again"))
+	flushNow(t, s, 2)
+	for id, want := range map[string]int64{"a": 2, "b": 1, "c": 0, "d": 0} {
+		if got := readDocsRow(t, s.r, id); got.lastSeq != want {
+			t.Errorf("after one flush of 2: %s row at seq %d, want %d", id, got.lastSeq, want)
+		}
+	}
+	mustAppend(t, s, "a", []byte("third"))
+	flushNow(t, s, 2)
+	for id, want := range map[string]int64{"a": 2, "c": 1, "d": 1} {
+		if got := readDocsRow(t, s.r, id); got.lastSeq != want {
+			t.Errorf("after two flushes: %s row at seq %d, want %d", id, got.lastSeq, want)
+		}
+	}
+	flushNow(t, s, 2)
+	if got := readDocsRow(t, s.r, "a"); got.lastSeq != 3 {
+		t.Errorf("after three flushes: a row at seq %d, want 3", got.lastSeq)
+	}
+	if n := s.pendingFlush(); n != 0 {
+		t.Errorf("%d documents still wait", n)
 	}
 }
 

@@ -98,9 +98,13 @@ type SQLite struct {
 
 	// The documents' states (docstate.go): written by the leader of a
 	// commit, read by GetDoc and ListDocs.
-	metaMu     sync.Mutex
-	docs       map[string]*docState
-	flushEvery time.Duration // metaFlushEvery when opened
+	metaMu  sync.Mutex
+	docs    map[string]*docState
+	dirtyQ  []string // documents whose docs row lags, oldest first
+	lastAge int64    // unix nanos of the last eviction pass (leader only)
+	now     func() time.Time
+	// autoFlush: the checkpointer writes docs rows (backgroundFlush).
+	autoFlush bool
 
 	// mu guards the group commit's state.
 	mu      sync.Mutex
@@ -156,7 +160,8 @@ func OpenSQLite(path string, opts SQLiteOptions) (_ *SQLite, err error) {
 		maxBatch: maxBatch,
 		docs:     make(map[string]*docState),
 
-		flushEvery: metaFlushEvery,
+		now:       time.Now,
+		autoFlush: backgroundFlush,
 	}
 	s.idle.L = &s.mu
 	ok := false
@@ -343,9 +348,9 @@ func (s *SQLite) Close() error {
 	s.mu.Unlock()
 	s.closeCheckpointer()
 	var ferr error
-	if s.dirtyDocs() {
+	if n := s.pendingFlush(); n > 0 {
 		// Nobody leads any more and nobody can: this goroutine commits.
-		r := &request{ctx: context.Background(), kind: opFlush, done: make(chan result, 1)}
+		r := &request{ctx: context.Background(), kind: opFlush, max: n, done: make(chan result, 1)}
 		s.commit([]*request{r})
 		if res := <-r.done; res.err != nil {
 			ferr = fmt.Errorf("persist: close %s: %w", s.path, res.err)
