@@ -106,6 +106,8 @@ type SQLite struct {
 	// autoFlush: the checkpointer writes docs rows (backgroundFlush).
 	autoFlush bool
 
+	lock *os.File // held while the store is open (lockFile)
+
 	// mu guards the group commit's state.
 	mu      sync.Mutex
 	closed  bool
@@ -152,6 +154,10 @@ func OpenSQLite(path string, opts SQLiteOptions) (_ *SQLite, err error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 		return nil, fmt.Errorf("create directory: %w", err)
 	}
+	lock, err := lockFile(abs + ".lock")
+	if err != nil {
+		return nil, err
+	}
 
 	s := &SQLite{
 		path:     abs,
@@ -162,6 +168,7 @@ func OpenSQLite(path string, opts SQLiteOptions) (_ *SQLite, err error) {
 
 		now:       time.Now,
 		autoFlush: backgroundFlush,
+		lock:      lock,
 	}
 	s.idle.L = &s.mu
 	ok := false
@@ -324,6 +331,9 @@ func (s *SQLite) closeDBs() error {
 	if s.w != nil {
 		// The last connection to close checkpoints the WAL into the database.
 		errs = append(errs, s.w.Close())
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
 	}
 	return errors.Join(errs...)
 }

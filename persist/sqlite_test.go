@@ -426,3 +426,22 @@ func TestSQLiteCheckpointsInBackground(t *testing.T) {
 		time.Sleep(checkpointEvery / 5)
 	}
 }
+
+// A database is one store's: a second open fails until the first closes.
+func TestSQLiteOneProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	s, err := OpenSQLite(path, SQLiteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2, err := OpenSQLite(path, SQLiteOptions{}); !errors.Is(err, ErrLocked) {
+		if err == nil {
+			s2.Close()
+		}
+		t.Fatalf("second OpenSQLite: %v, want ErrLocked", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	openTestSQLite(t, path, SQLiteOptions{})
+}

@@ -21,6 +21,10 @@ var ErrNotFound = errors.New("persist: document not found")
 // ErrExists is returned by CreateDoc when the document already exists.
 var ErrExists = errors.New("persist: document exists")
 
+// ErrLocked is returned by OpenSQLite when another process has the
+// database open.
+var ErrLocked = errors.New("persist: database in use by another process")
+
 // ErrClosed is returned by every method of a Store that has been closed.
 var ErrClosed = errors.New("persist: store closed")
 
