@@ -137,9 +137,10 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 // defaultGCPercent is the server's GOGC. A server's heap is mostly its open
 // documents and connections, small and long-lived, and what it allocates per
 // message dies at once: growing the heap by 30% of the live one between
-// collections instead of all of it takes 2,000 connections on 1,000 rooms
-// from 19.5 to 15 MB of anonymous memory (../shared/bench W2, with 100 and
-// 30), for collections costing 6% of the server's CPU there instead of 3%.
+// collections instead of all of it keeps 2,000 connections on 1,000 rooms
+// small (../shared/bench W2, anonymous memory: 17.3 MB with 50, 15.2 with
+// 30, 14.4 with 20), for collections costing 6% of the server's CPU there
+// (4.4% with 50, 10% with 20).
 const defaultGCPercent = 30
 
 // parseGCPercent reads a GOGC value: a percentage, or off (-1).
