@@ -273,6 +273,7 @@ type batchTx struct {
 	// touched holds the batch's states of the documents it read or wrote
 	// (absent: no docs row); they become the store's once COMMIT returned.
 	touched map[string]*docState
+	slab    []docState // where the batch copies states (copyState)
 	popped  int  // documents the batch took off the front of s.dirtyQ
 	aged    bool // the batch ages the states (see flush)
 }
@@ -329,7 +330,16 @@ func (b *batchTx) queryRow(id stmtID, vals []driver.Value, dest ...any) error {
 // writeTx runs reqs in one transaction; it returns the bytes written. On
 // error nothing of reqs is committed.
 func (s *SQLite) writeTx(reqs []*request) (n int64, err error) {
-	b := &batchTx{s: s, now: s.now().UnixNano(), touched: make(map[string]*docState, len(reqs))}
+	// The leader's scratch, reused batch after batch: a keystroke's commit
+	// allocates no map and no states.
+	if s.touched == nil {
+		s.touched = make(map[string]*docState)
+	}
+	if need := len(reqs) + flushChunk; cap(s.slab) < need {
+		s.slab = make([]docState, 0, need)
+	}
+	b := &batchTx{s: s, now: s.now().UnixNano(), touched: s.touched, slab: s.slab[:0]}
+	defer clear(s.touched)
 	err = s.wconn.Raw(func(any) error {
 		if _, err := b.exec(stBegin); err != nil {
 			return fmt.Errorf("begin: %w", err)

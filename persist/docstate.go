@@ -72,9 +72,9 @@ func (b *batchTx) state(id string) (st *docState, exists bool, err error) {
 	}
 	// Only the leader writes s.docs, and the leader is us: no lock to read.
 	if cur, ok := b.s.docs[id]; ok {
-		cp := *cur
-		b.touched[id] = &cp
-		return &cp, true, nil
+		cp := b.copyState(*cur)
+		b.touched[id] = cp
+		return cp, true, nil
 	}
 	var last, logLen, logBytes, updated int64
 	err = b.queryRow(stDocCounts, []driver.Value{id}, &last, &logLen, &logBytes, &updated)
@@ -85,9 +85,22 @@ func (b *batchTx) state(id string) (st *docState, exists bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("read doc: %w", err)
 	}
-	st = &docState{lastSeq: last, logLen: logLen, logBytes: logBytes, updatedAt: updated}
+	st = b.copyState(docState{lastSeq: last, logLen: logLen, logBytes: logBytes, updatedAt: updated})
 	b.touched[id] = st
 	return st, true, nil
+}
+
+// copyState returns a copy of v the batch may change: in the store's
+// scratch array while it has room (its entries stay where they are for the
+// batch's life), else a new one.
+func (b *batchTx) copyState(v docState) *docState {
+	if len(b.slab) < cap(b.slab) {
+		b.slab = append(b.slab, v)
+		return &b.slab[len(b.slab)-1]
+	}
+	p := new(docState)
+	*p = v
+	return p
 }
 
 // absent marks a document with no docs row in a batch's touched map.
@@ -95,7 +108,7 @@ var absent = &docState{}
 
 // created records that the batch inserted id's docs row (all counters zero).
 func (b *batchTx) created(id string) *docState {
-	st := &docState{updatedAt: b.now}
+	st := b.copyState(docState{updatedAt: b.now})
 	b.touched[id] = st
 	return st
 }
@@ -115,7 +128,13 @@ func (s *SQLite) publish(b *batchTx) {
 			st.queued = true
 			s.dirtyQ = append(s.dirtyQ, id)
 		}
-		s.docs[id] = st
+		// Copied out: the batch's states live in scratch space.
+		if cur, ok := s.docs[id]; ok {
+			*cur = *st
+		} else {
+			cp := *st
+			s.docs[id] = &cp
+		}
 	}
 	if b.aged {
 		now := b.now

@@ -102,6 +102,9 @@ type SQLite struct {
 	docs    map[string]*docState
 	dirtyQ  []string // documents whose docs row lags, oldest first
 	lastAge int64    // unix nanos of the last eviction pass (leader only)
+	// The leader's scratch for a batch's states (writeTx).
+	touched map[string]*docState
+	slab    []docState
 	now     func() time.Time
 	// autoFlush: the checkpointer writes docs rows (backgroundFlush).
 	autoFlush bool
