@@ -274,8 +274,8 @@ type batchTx struct {
 	// (absent: no docs row); they become the store's once COMMIT returned.
 	touched map[string]*docState
 	slab    []docState // where the batch copies states (copyState)
-	popped  int  // documents the batch took off the front of s.dirtyQ
-	aged    bool // the batch ages the states (see flush)
+	popped  int        // documents the batch took off the front of s.dirtyQ
+	aged    bool       // the batch ages the states (see flush)
 }
 
 // bind fills b.args with vals: int64, string or []byte, what the driver
