@@ -256,7 +256,8 @@ var stmtSQL = [numStmts]string{
 			through_seq = excluded.through_seq,
 			data        = excluded.data,
 			created_at  = excluded.created_at`,
-	stSetCounts: `UPDATE docs SET snapshot_bytes = ?2 WHERE id = ?1`,
+	// Compact's: the whole row, its snapshot's size included.
+	stSetCounts: `UPDATE docs SET updated_at = ?2, last_seq = ?3, log_len = ?4, log_bytes = ?5, snapshot_bytes = ?6 WHERE id = ?1`,
 }
 
 // batchTx is one group-commit transaction on the writer's driver
@@ -268,7 +269,7 @@ var stmtSQL = [numStmts]string{
 type batchTx struct {
 	s    *SQLite
 	now  int64 // the batch's time: every doc it touches gets this updated_at
-	args [5]driver.NamedValue
+	args [6]driver.NamedValue
 	dest [4]driver.Value
 	// touched holds the batch's states of the documents it read or wrote
 	// (absent: no docs row); they become the store's once COMMIT returned.
@@ -453,9 +454,10 @@ func (b *batchTx) compact(r *request) error {
 	if err := b.queryRow(stTail, []driver.Value{r.id}, &st.logLen, &st.logBytes); err != nil {
 		return fmt.Errorf("count log: %w", err)
 	}
-	if _, err := b.exec(stSetCounts, r.id, int64(len(r.data))); err != nil {
+	// The docs row is written anyway: bring all of it up to date.
+	if _, err := b.exec(stSetCounts, r.id, st.updatedAt, st.lastSeq, st.logLen, st.logBytes, int64(len(r.data))); err != nil {
 		return fmt.Errorf("update counters: %w", err)
 	}
-	// The docs row is written anyway: bring all of it up to date.
-	return b.writeState(r.id, st)
+	st.dirty = false
+	return nil
 }
