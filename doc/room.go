@@ -29,8 +29,8 @@ const (
 	msgShutdown                      // the registry closes: close the peers, finish
 )
 
-// message is one inbox entry. It is small because every room's inbox buffer
-// holds Config.Inbox of them.
+// message is one inbox entry. It is small because a busy room's inbox holds
+// up to Config.Inbox of them.
 type message struct {
 	kind msgKind
 	sess *Session
@@ -66,7 +66,7 @@ type pendingUpdate struct {
 type room struct {
 	reg   *Registry
 	id    string
-	inbox chan message
+	inbox inbox
 	done  chan struct{} // closed when the room is finished for good
 
 	running atomic.Bool  // a goroutine is running the room
@@ -106,36 +106,41 @@ type drop struct {
 func (rm *room) logger() *slog.Logger { return rm.reg.log.With("doc", rm.id) }
 
 func newRoom(reg *Registry, id string) *room {
-	return &room{
+	rm := &room{
 		reg:       reg,
 		id:        id,
-		inbox:     make(chan message, reg.cfg.Inbox),
 		done:      make(chan struct{}),
 		idleSince: reg.cfg.Now(),
 	}
+	rm.inbox.limit = reg.cfg.Inbox
+	return rm
 }
 
 // post queues m, waiting while the inbox is full (back-pressure on the
 // sender), and makes sure a goroutine runs the room. It returns false if the
 // room is finished.
 func (rm *room) post(m message) bool {
-	select {
-	case rm.inbox <- m:
-	case <-rm.done:
-		return false
-	}
-	rm.kick()
-	return true
+	return rm.postCtx(context.Background(), m) == nil
 }
 
 // postCtx is post that gives up when ctx ends.
 func (rm *room) postCtx(ctx context.Context, m message) error {
-	select {
-	case rm.inbox <- m:
-	case <-rm.done:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	for {
+		ok, space := rm.inbox.put(m)
+		if !ok {
+			return ErrClosed
+		}
+		if space == nil {
+			break
+		}
+		// The room may have no goroutine yet (a Turn queues without
+		// running it): run it here rather than wait for nobody.
+		rm.kick()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	rm.kick()
 	return nil
@@ -144,10 +149,8 @@ func (rm *room) postCtx(ctx context.Context, m message) error {
 // tryPost queues m unless the inbox is full (a tick can be skipped: the room
 // is busy and will get the next one).
 func (rm *room) tryPost(m message) {
-	select {
-	case rm.inbox <- m:
+	if ok, space := rm.inbox.put(m); ok && space == nil {
 		rm.kick()
-	default:
 	}
 }
 
@@ -167,12 +170,12 @@ func (rm *room) kick() {
 	if rm.finished {
 		return
 	}
-	if len(rm.inbox) > 0 {
+	if rm.inbox.len() > 0 {
 		go rm.run()
 		return
 	}
 	rm.running.Store(false)
-	if len(rm.inbox) > 0 && rm.running.CompareAndSwap(false, true) {
+	if rm.inbox.len() > 0 && rm.running.CompareAndSwap(false, true) {
 		go rm.run()
 	}
 }
@@ -187,7 +190,7 @@ func (rm *room) run() {
 			return
 		}
 		rm.running.Store(false)
-		if len(rm.inbox) == 0 || !rm.running.CompareAndSwap(false, true) {
+		if rm.inbox.len() == 0 || !rm.running.CompareAndSwap(false, true) {
 			return
 		}
 	}
@@ -214,6 +217,7 @@ func (rm *room) runSafely(batches int) {
 					m.call.reply(err)
 				}
 			}
+			clear(rm.batch)
 			rm.batch = rm.batch[:0]
 		}
 	}()
@@ -288,16 +292,7 @@ func (rm *room) fail(err error) {
 // until it is empty or (batches >= 0) after that many batches.
 func (rm *room) drain(batches int) {
 	for ; batches != 0 && !rm.finished; batches-- {
-		rm.batch = rm.batch[:0]
-	fill:
-		for len(rm.batch) < rm.reg.cfg.MaxBatch {
-			select {
-			case m := <-rm.inbox:
-				rm.batch = append(rm.batch, m)
-			default:
-				break fill
-			}
-		}
+		rm.batch = rm.inbox.take(rm.batch, rm.reg.cfg.MaxBatch)
 		if len(rm.batch) == 0 {
 			return
 		}
@@ -696,6 +691,7 @@ func (rm *room) finish(shutdown bool) {
 	rm.aware = nil
 	rm.invalidate()
 	rm.awareMsg = nil
+	rm.inbox.close()
 	close(rm.done)
 	rm.reg.finished(rm)
 	rm.logger().Debug("room closed", "shutdown", shutdown)

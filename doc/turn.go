@@ -36,13 +36,13 @@ func (t *Turn) add(rm *room) {
 // postIn queues m for the end of turn t. When the inbox is full the room is
 // run now to make room (a turn must not wait for itself).
 func (rm *room) postIn(t *Turn, m message) bool {
-	select {
-	case rm.inbox <- m:
+	ok, space := rm.inbox.put(m)
+	if !ok {
+		return false
+	}
+	if space == nil {
 		t.add(rm)
 		return true
-	case <-rm.done:
-		return false
-	default:
 	}
 	rm.kick()
 	return rm.post(m)
