@@ -130,6 +130,17 @@ func (a *Admission) Authenticate(token string) error {
 	return nil
 }
 
+// Deadline returns when the peer's token stops being valid (its exp, plus the
+// Authority's leeway), or the zero time when nothing expires (auth off). A
+// server closes the connection then, unless a fresh token came first: an
+// open connection must not outlive the right to hold it.
+func (a *Admission) Deadline() time.Time {
+	if a.Grant == nil || a.Grant.Expires.IsZero() || a.gate == nil || a.gate.Tokens == nil {
+		return time.Time{}
+	}
+	return a.Grant.Expires.Add(a.gate.Tokens.leeway)
+}
+
 // CanWrite reports whether the peer's updates may change the document.
 func (a *Admission) CanWrite() bool { return !a.Pending && a.Access.CanWrite() }
 
@@ -147,7 +158,8 @@ func (a *Admission) Offence() time.Duration {
 // first: the penalty box, the Origin, the token, the connection count. It
 // returns the Admission of the peer, or a *Refusal to write with WriteHTTP
 // instead of upgrading. Refusals for a missing or bad token count as offences
-// in the penalty box; a penalty-box refusal does not (waiting is not an
+// in the penalty box (an expired one does not, see isOffence); a penalty-box
+// refusal does not (waiting is not an
 // offence), nor does a foreign Origin (a hostile page could otherwise get its
 // visitors' addresses banned), nor a full connection count.
 //
@@ -167,7 +179,7 @@ func (g *Gate) Admit(r *http.Request, docID string) (*Admission, error) {
 			a.Access, err = grant.AccessTo(docID)
 		}
 		if err != nil {
-			return nil, g.refuse(client, key, err, true)
+			return nil, g.refuse(client, key, err, isOffence(err))
 		}
 		a.Grant = grant
 	} else if wantsDeferred(r) {
@@ -203,13 +215,13 @@ func (g *Gate) Authorize(r *http.Request, docID string, write bool) (*Grant, err
 	tok, _ := TokenFromRequest(r)
 	grant, err := g.Tokens.Parse(tok)
 	if err != nil {
-		return nil, g.refuse(client, key, err, true)
+		return nil, g.refuse(client, key, err, isOffence(err))
 	}
 	switch {
 	case docID != "":
 		acc, err := grant.AccessTo(docID)
 		if err != nil {
-			return nil, g.refuse(client, key, err, true)
+			return nil, g.refuse(client, key, err, isOffence(err))
 		}
 		if write && !acc.CanWrite() {
 			return nil, g.refuse(client, key, ErrReadOnly, true)
@@ -223,6 +235,19 @@ func (g *Gate) Authorize(r *http.Request, docID string, write bool) (*Grant, err
 		}
 	}
 	return grant, nil
+}
+
+// isOffence reports whether a refusal for err counts in the penalty box. A
+// token that was valid once, or will be (an expired one, or one not valid yet
+// for a skewed clock), is not an attack: an editor page that outlived its
+// token makes the stock provider retry it every few seconds, and counting
+// those would ban everyone behind the same address.
+func isOffence(err error) bool {
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae.Kind != KindExpired && ae.Kind != KindNotYetValid
+	}
+	return true
 }
 
 // precheck finds the client and runs the checks that need no token.

@@ -111,7 +111,7 @@ func TestGateAdmit(t *testing.T) {
 		{"same origin", reqOpts{token: f.rw, origin: "http://quire.example"}, 0, nil, ReadWrite, false, false},
 		{"deferred", reqOpts{query: "auth=message"}, 0, nil, NoAccess, true, false},
 		{"no token", reqOpts{}, 401, ErrNoToken, 0, false, true},
-		{"expired", reqOpts{token: f.exp}, 401, ErrExpired, 0, false, true},
+		{"expired", reqOpts{token: f.exp}, 401, ErrExpired, 0, false, false},
 		{"tampered", reqOpts{token: f.rw[:len(f.rw)-3]}, 401, ErrBadSignature, 0, false, true},
 		{"garbage", reqOpts{token: "nope"}, 401, ErrMalformed, 0, false, true},
 		{"other doc", reqOpts{token: f.other}, 403, ErrWrongDoc, 0, false, true},
@@ -438,4 +438,55 @@ func TestGateBeforeUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.CloseNow()
+}
+
+func TestAdmissionDeadline(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	g := Grant{Docs: []string{"doc"}, Access: ReadWrite}
+	tests := []struct {
+		name   string
+		leeway time.Duration
+		ttl    time.Duration
+	}{
+		{"no leeway", 0, time.Hour},
+		{"leeway", 30 * time.Second, time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newAuthority(t, clk, tt.leeway)
+			gate := &Gate{Tokens: a}
+			adm, err := gate.Admit(request("/ws/doc", reqOpts{token: mint(t, a, g, tt.ttl)}), "doc")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// exp has whole seconds.
+			want := clk.Now().Add(tt.ttl).Truncate(time.Second).Add(tt.leeway)
+			if got := adm.Deadline(); !got.Equal(want) {
+				t.Fatalf("Deadline() = %v, want %v", got, want)
+			}
+			// A fresh token moves it.
+			if err := adm.Authenticate(mint(t, a, g, 2*tt.ttl)); err != nil {
+				t.Fatal(err)
+			}
+			want = clk.Now().Add(2 * tt.ttl).Truncate(time.Second).Add(tt.leeway)
+			if got := adm.Deadline(); !got.Equal(want) {
+				t.Fatalf("after a fresh token Deadline() = %v, want %v", got, want)
+			}
+		})
+	}
+	off, err := (&Gate{}).Admit(request("/ws/doc", reqOpts{}), "doc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !off.Deadline().IsZero() {
+		t.Fatalf("auth off: Deadline() = %v, want zero", off.Deadline())
+	}
+	pending, err := (&Gate{Tokens: newAuthority(t, clk, 0)}).Admit(request("/ws/doc", reqOpts{query: "auth=message"}), "doc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pending.Deadline().IsZero() {
+		t.Fatalf("pending: Deadline() = %v, want zero", pending.Deadline())
+	}
 }

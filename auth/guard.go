@@ -86,6 +86,9 @@ func (g *Guard) Inbound(kind Inbound, token string) Verdict {
 		wasPending := g.adm.Pending
 		if err := g.adm.Authenticate(token); err != nil {
 			ae := err.(*Error)
+			if !isOffence(ae) {
+				return Verdict{CloseCode: ae.CloseCode(), CloseReason: ae.Reason()}
+			}
 			return g.cut(ae.CloseCode(), ae.Reason())
 		}
 		return Verdict{Authenticated: wasPending}

@@ -162,3 +162,35 @@ func TestGuardUnknownKind(t *testing.T) {
 		t.Fatal("a bare Admission")
 	}
 }
+
+// A token that was valid once closes the peer without a strike in the
+// penalty box (a page that outlived its token retries it); a forged one
+// strikes.
+func TestGuardExpiredTokenIsNoOffence(t *testing.T) {
+	t.Parallel()
+	f := newGateFixture(t)
+	tests := []struct {
+		token  string
+		struck bool
+	}{
+		{f.exp, false},
+		{"x", true},
+		{f.rw[:len(f.rw)-3], true},
+	}
+	for _, tt := range tests {
+		adm, err := f.gate.Admit(request("/ws/doc", reqOpts{query: "auth=message"}), "doc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := f.gate.Penalty.Offences(adm.Key)
+		v := NewGuard(adm, limits.DefaultConfig(), f.clk.Now).Inbound(InAuth, tt.token)
+		if v.CloseCode != CloseUnauthorized {
+			t.Fatalf("token %.10q: verdict %+v, want a close with %d", tt.token, v, CloseUnauthorized)
+		}
+		if struck := f.gate.Penalty.Offences(adm.Key) > before; struck != tt.struck {
+			t.Errorf("token %.10q: struck %v, want %v", tt.token, struck, tt.struck)
+		}
+		adm.Release()
+		f.clk.Advance(time.Hour)
+	}
+}

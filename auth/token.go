@@ -176,6 +176,7 @@ type Options struct {
 type Authority struct {
 	secret []byte
 	now    func() time.Time
+	leeway time.Duration
 	parser *jwt.Parser
 }
 
@@ -191,7 +192,7 @@ func New(secret []byte, opts *Options) (*Authority, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	a := &Authority{secret: append([]byte(nil), secret...), now: o.Now}
+	a := &Authority{secret: append([]byte(nil), secret...), now: o.Now, leeway: o.Leeway}
 	a.parser = jwt.NewParser(
 		// Only HS256: a token's header names its algorithm, and a verifier
 		// that follows it can be talked into "none" or into checking an

@@ -501,6 +501,36 @@ func TestAuthTokenChecks(t *testing.T) {
 // y-protocols permission-denied auth message (which the stock provider
 // logs), it stays connected, and neither the server's text nor a third
 // peer ever sees the edit.
+// TestAuthTokenExpiryClosesPeer: an open connection does not outlive its
+// token. At the token's exp the server closes the stock provider with 4401,
+// which makes it stop (no reconnect loop with a dead token); what it wrote is
+// kept, and a peer with a valid token on the same document carries on.
+func TestAuthTokenExpiryClosesPeer(t *testing.T) {
+	t.Parallel()
+	s := startAuthServer(t)
+	const id = "expiring-doc"
+	// exp is in whole seconds: this token runs out 2-3 s from now.
+	short := mint(t, auth.Grant{Docs: []string{id}, Access: auth.ReadWrite}, 3*time.Second)
+	brief := startAuthClient(t, s, "brief", id, short, 1)
+	brief.waitSynced(t)
+	brief.do(t, map[string]any{"cmd": "insert", "pos": 0, "text": "written before expiry"})
+	lasting := startAuthClient(t, s, "lasting", id, rwToken(t, id), 2)
+	lasting.waitSynced(t)
+	lasting.do(t, map[string]any{"cmd": "waitText", "text": "written before expiry"})
+
+	closed := waitEvent(t, brief, "closed")
+	if closed["code"] != float64(auth.CloseUnauthorized) || !strings.Contains(fmt.Sprint(closed["reason"]), "expired") {
+		t.Fatalf("the provider stopped with %v, want %d and a reason that says expired", closed, auth.CloseUnauthorized)
+	}
+	lasting.do(t, map[string]any{"cmd": "insert", "pos": -1, "text": ", and after"})
+	tok := rwToken(t, id)
+	waitFor(t, authDeadline, "the server's text", func() (bool, string) {
+		got := textWith(t, s, id, tok)
+		return got == "written before expiry, and after", got
+	})
+	neverDisconnected(t, lasting)
+}
+
 func TestAuthReadOnlyPeer(t *testing.T) {
 	t.Parallel()
 	s := startAuthServer(t)

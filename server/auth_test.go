@@ -197,3 +197,41 @@ func TestListFilteredByGrant(t *testing.T) {
 		t.Fatalf("list without a token = %d", code)
 	}
 }
+
+// An open connection does not outlive its token: at the token's exp the
+// server closes it with 4401, unless the peer sent a fresh token first.
+func TestTokenExpiryClosesConnection(t *testing.T) {
+	ts, a := newAuthServer(t, limits.Config{})
+	g := auth.Grant{Docs: []string{"notes"}, Access: auth.ReadWrite}
+	short := func() string {
+		// exp is in whole seconds: this one runs out 1-2 s from now.
+		tok, err := a.Mint(g, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+
+	p := ts.join("notes?token=" + short())
+	start := time.Now()
+	code, reason := p.closed()
+	if code != auth.CloseUnauthorized || !strings.Contains(reason, "expired") {
+		t.Fatalf("closed with %d %q, want %d and a reason that says expired", code, reason, auth.CloseUnauthorized)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("closed %s after joining with a token valid for at most 2 s", el)
+	}
+
+	q := ts.join("notes?token=" + short())
+	q.send(auth.AppendTokenMessage(nil, mint(t, a, g)))
+	ctx, cancel := context.WithTimeout(context.Background(), 3500*time.Millisecond)
+	defer cancel()
+	for {
+		if _, _, err := q.c.Read(ctx); err != nil {
+			if ctx.Err() == nil {
+				t.Fatalf("a peer that sent a fresh token was closed: %v", err)
+			}
+			break
+		}
+	}
+}

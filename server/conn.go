@@ -53,8 +53,10 @@ type wsConn struct {
 	adm       *auth.Admission // nil without a Gate
 	guard     *auth.Guard     // nil without a Gate
 	authTimer *time.Timer     // closes a peer that does not authenticate in time
+	expiry    *time.Timer     // closes a peer whose token ran out (armExpiry)
 
 	lastRead atomic.Int64 // unix nanos of the last frame or pong received
+	deadline atomic.Int64 // unix nanos when the peer's token runs out
 	pinging  atomic.Bool
 
 	mu       sync.Mutex
@@ -151,6 +153,7 @@ func (s *Server) upgrade(c echo.Context) error {
 		})
 	} else {
 		wc.join()
+		wc.armExpiry()
 	}
 	if wc.c != nil {
 		go wc.readLoop()
@@ -191,6 +194,34 @@ func (wc *wsConn) join() {
 		return
 	}
 	wc.sess = sess
+}
+
+// armExpiry schedules the close of a peer whose token runs out, or moves it
+// when a fresh token came in an auth message. Called by the reader.
+func (wc *wsConn) armExpiry() {
+	if wc.adm == nil {
+		return
+	}
+	dl := wc.adm.Deadline()
+	if dl.IsZero() {
+		return
+	}
+	wc.deadline.Store(dl.UnixNano())
+	d := time.Until(dl)
+	if wc.expiry == nil {
+		wc.expiry = time.AfterFunc(d, wc.expire)
+	} else {
+		wc.expiry.Reset(d)
+	}
+}
+
+// expire closes the peer unless its deadline moved since the timer was set
+// (then armExpiry has set it again).
+func (wc *wsConn) expire() {
+	if time.Now().UnixNano() < wc.deadline.Load() {
+		return
+	}
+	wc.Close(doc.CloseCode(auth.CloseUnauthorized), "token expired: reconnect with a fresh token")
 }
 
 // inbound maps a message onto what the Guard decides about.
@@ -266,6 +297,11 @@ func (wc *wsConn) handle(frame []byte) bool {
 		}
 		if v.Reply != nil {
 			wc.out.send(v.Reply)
+		}
+		if msg.Type == protocol.TypeAuth {
+			// A token was accepted: the first, or a fresh one that
+			// moves the deadline.
+			wc.armExpiry()
 		}
 		if v.Authenticated {
 			wc.authTimer.Stop()
@@ -388,6 +424,9 @@ func (wc *wsConn) finish() {
 	}
 	if wc.authTimer != nil {
 		wc.authTimer.Stop()
+	}
+	if wc.expiry != nil {
+		wc.expiry.Stop()
 	}
 	if wc.sess != nil {
 		wc.runTurn()
