@@ -159,9 +159,9 @@ func (a *Admission) Offence() time.Duration {
 // returns the Admission of the peer, or a *Refusal to write with WriteHTTP
 // instead of upgrading. Refusals for a missing or bad token count as offences
 // in the penalty box (an expired one does not, see isOffence); a penalty-box
-// refusal does not (waiting is not an
-// offence), nor does a foreign Origin (a hostile page could otherwise get its
-// visitors' addresses banned), nor a full connection count.
+// refusal does not (waiting is not an offence), nor does a foreign Origin (a
+// hostile page could otherwise get its visitors' addresses banned), nor a full
+// connection count.
 //
 // On success the caller must call Release when the connection ends. docID
 // must already be valid (the server refuses bad IDs with 400 first).

@@ -26,8 +26,6 @@ type inbox struct {
 	space chan struct{}
 }
 
-func newInbox(limit int) inbox { return inbox{limit: limit} }
-
 // len returns how many messages wait.
 func (b *inbox) len() int { return int(b.n.Load()) }
 

@@ -33,8 +33,8 @@ func (t *Turn) add(rm *room) {
 	t.rooms = append(t.rooms, rm)
 }
 
-// postIn queues m for the end of turn t. When the inbox is full the room is
-// run now to make room (a turn must not wait for itself).
+// postIn queues m for the end of turn t. When the inbox is full, post runs
+// the room now to make room (a turn must not wait for itself).
 func (rm *room) postIn(t *Turn, m message) bool {
 	ok, space := rm.inbox.put(m)
 	if !ok {
@@ -44,7 +44,6 @@ func (rm *room) postIn(t *Turn, m message) bool {
 		t.add(rm)
 		return true
 	}
-	rm.kick()
 	return rm.post(m)
 }
 
