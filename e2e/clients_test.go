@@ -63,6 +63,7 @@ type Report struct {
 	Len      int    `json:"len"`   // text length in UTF-16 units
 	Hash     string `json:"hash"`  // sha256 of the text, hex
 	Text     string `json:"text"`  // unless asked without
+	JSON     string `json:"json"`  // with --profile and text: the other roots, canonical JSON
 	State    string `json:"state"` // base64 of Y.encodeStateAsUpdate, if asked for
 }
 
@@ -232,7 +233,13 @@ func docPath(doc string) string { return "/api/docs/" + url.PathEscape(doc) }
 // serverText is GET /api/docs/{doc}/text?name=content.
 func serverText(t testing.TB, s *Server, doc string) string {
 	t.Helper()
-	return string(s.Get(t, docPath(doc)+"/text?name=content"))
+	return serverTextOf(t, s, doc, "content")
+}
+
+// serverTextOf is GET /api/docs/{doc}/text?name=root.
+func serverTextOf(t testing.TB, s *Server, doc, root string) string {
+	t.Helper()
+	return string(s.Get(t, docPath(doc)+"/text?name="+url.QueryEscape(root)))
 }
 
 // Decoded is what Yjs makes of an update (ytool.mjs decode).
@@ -240,6 +247,7 @@ type Decoded struct {
 	Text  string `json:"text"`
 	SV    SV     `json:"sv"`
 	Bytes int    `json:"bytes"`
+	JSON  string `json:"json"` // with --xml-root: as Report.JSON
 }
 
 // writeTemp writes b to a new file in the test's temp dir.
@@ -266,22 +274,36 @@ func ytool(t *testing.T, v any, args ...string) {
 	}
 }
 
-// decodeUpdate has Yjs decode a v1 update.
-func decodeUpdate(t *testing.T, update []byte) Decoded {
+// decodeUpdate has Yjs decode a v1 update; flags are extra ytool.mjs decode flags.
+func decodeUpdate(t *testing.T, update []byte, flags ...string) Decoded {
 	t.Helper()
 	var d Decoded
-	ytool(t, &d, "decode", writeTemp(t, "update.bin", update))
+	ytool(t, &d, append([]string{"decode", writeTemp(t, "update.bin", update)}, flags...)...)
 	return d
 }
 
 // checkServerHas checks the server's own view of doc (its text, and its full
-// state decoded by Yjs) against a client's converged report.
+// state decoded by Yjs) against a client's converged report; for clients with
+// a --profile, the other roots too.
 func checkServerHas(t *testing.T, s *Server, doc string, want Report) {
 	t.Helper()
-	if got := serverText(t, s, doc); got != want.Text {
+	checkServerHasRoot(t, s, doc, "content", want)
+}
+
+// checkServerHasRoot is checkServerHas for the root Y.Text named root.
+func checkServerHasRoot(t *testing.T, s *Server, doc, root string, want Report) {
+	t.Helper()
+	if got := serverTextOf(t, s, doc, root); got != want.Text {
 		t.Fatalf("server text (%d chars) %q... differs from the clients' (%d chars) %q...", len(got), head(got), len(want.Text), head(want.Text))
 	}
-	d := decodeUpdate(t, s.Get(t, docPath(doc)+"/update"))
+	flags := []string{"--root", root}
+	if want.JSON != "" {
+		flags = append(flags, "--xml-root", richXMLRoot)
+	}
+	d := decodeUpdate(t, s.Get(t, docPath(doc)+"/update"), flags...)
+	if want.JSON != "" && d.JSON != want.JSON {
+		t.Fatalf("server update decoded by Yjs: roots meta, list, %s\n%s\ndiffer from the clients'\n%s", richXMLRoot, d.JSON, want.JSON)
+	}
 	if d.Text != want.Text {
 		t.Fatalf("server update decoded by Yjs: text %q... differs from the clients' %q...", head(d.Text), head(want.Text))
 	}

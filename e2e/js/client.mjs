@@ -8,9 +8,15 @@
 //
 // Usage: node e2e/js/client.mjs --url ws://HOST:PORT/ws --doc ID
 //          [--seed N] [--name NAME] [--watch] [--awareness] [--offline]
-//          [--token JWT] [--origin ORIGIN]
+//          [--token JWT] [--origin ORIGIN] [--profile P] [--root NAME]
 //   --token   passed as the provider's params {token}, i.e. ?token=JWT
 //   --origin  an Origin header on the handshake, as a browser page would send
+//   --root    the root Y.Text the client edits and reports (default content)
+//   --profile an edit profile of crdt/oracle/gen.mjs (mixed, xml, map, ...):
+//             "edit" then makes 1-3 of its edits per transaction across the
+//             roots content (Y.Text), meta (Y.Map), list (Y.Array) and the
+//             XmlFragment prosemirror (as y-prosemirror/Tiptap do), with BMP
+//             text only; reports carry the other roots as canonical JSON
 //
 // Output: one JSON object per line, {"ev": ...}:
 //   ready {clientID}            at start
@@ -24,7 +30,8 @@
 //   change {sv, len}            (--watch) every update this client received
 //   awareness {states}          (--awareness) every awareness change: clientID -> state
 //   done {id, cmd, ...}         a command finished
-//   report {clientID, sv, len, hash, text?, state?}   answer to "report" (state: base64 v1 update)
+//   report {clientID, sv, len, hash, text?, json?, state?}   answer to "report" (state: base64 v1
+//                               update; json: with --profile, the other roots; hash then covers it too)
 //   error {msg}                 anything unexpected; the Go side fails the test
 // Input: one JSON command per line, run one after the other:
 //   {"cmd":"waitSynced"}                       until provider.synced
@@ -53,11 +60,14 @@ import * as decoding from 'lib0/decoding'
 import readline from 'node:readline'
 import { createHash } from 'node:crypto'
 import { parseArgs, emit, fail, svToJSON, svCovers, mulberry32, randomEdit, sleep } from './lib.mjs'
+import { PROFILES, editOnce, docJSON } from '../../crdt/oracle/gen.mjs'
+import { Rng } from '../../crdt/oracle/lib.mjs'
 
 const args = parseArgs(process.argv.slice(2), {
-  url: '', doc: '', seed: '1', name: '', watch: false, awareness: false, offline: false, token: '', origin: ''
+  url: '', doc: '', seed: '1', name: '', watch: false, awareness: false, offline: false, token: '', origin: '', profile: '', root: 'content'
 })
 if (!args.url || !args.doc) fail('--url and --doc are required')
+if (args.profile && !PROFILES.includes(args.profile)) fail(`unknown --profile ${args.profile}; one of ${PROFILES.join(' ')}`)
 
 // The stock provider lets one choose the WebSocket class; a subclass is the
 // only way to add a header (Origin) to its handshake without changing it.
@@ -77,8 +87,17 @@ console.warn = (...a) => {
 }
 
 const ydoc = new Y.Doc()
-const ytext = ydoc.getText('content')
+const ytext = ydoc.getText(args.root)
 const rand = mulberry32(Number(args.seed))
+// The rich edits: gen.mjs's editors with a seeded generator of their own.
+const XML_ROOT = 'prosemirror'
+const rich = args.profile ? { rnd: new Rng(Number(args.seed)), sim: { seed: Number(args.seed), xmlRoot: XML_ROOT, bmpOnly: true } } : null
+if (rich) { ydoc.getMap('meta'); ydoc.getArray('list'); ydoc.getXmlFragment(XML_ROOT) }
+const editOne = () => {
+  if (!rich) return randomEdit(ydoc, ytext, rand)
+  const n = rich.rnd.weighted([[70, 1], [20, 2], [10, 3]])
+  ydoc.transact(() => { for (let i = 0; i < n; i++) editOnce(rich.rnd, ydoc, args.profile, rich.sim) })
+}
 // disableBc: several clients of one document may run in one test, and they
 // must talk through the server only.
 const provider = new WebsocketProvider(args.url, args.doc, ydoc, {
@@ -156,7 +175,7 @@ const commands = {
   async waitSynced () { await until(() => provider.synced); return {} },
   async edit ({ n = 1, delay = 0 }) {
     for (let i = 0; i < n; i++) {
-      randomEdit(ydoc, ytext, rand)
+      editOne()
       if (delay > 0) await sleep(delay)
       else if (i % 20 === 19) await sleep(0) // let the socket breathe
     }
@@ -167,7 +186,7 @@ const commands = {
     const t = { stop: false, count: 0 }
     t.finished = (async () => {
       while (!t.stop) {
-        randomEdit(ydoc, ytext, rand)
+        editOne()
         t.count++
         await sleep(delay)
       }
@@ -205,13 +224,17 @@ const commands = {
   async waitText ({ text }) { await until(() => ytext.toString() === text); return {} },
   async report ({ text = true, state = false }) {
     const s = ytext.toString()
+    const hash = createHash('sha256').update(s)
+    const json = rich ? docJSON(ydoc, XML_ROOT) : null
+    if (json !== null) hash.update('\0').update(json)
     emit({
       ev: 'report',
       clientID: ydoc.clientID,
       sv: svToJSON(localSV()),
       len: s.length,
-      hash: createHash('sha256').update(s).digest('hex'),
+      hash: hash.digest('hex'),
       ...(text ? { text: s } : {}),
+      ...(text && json !== null ? { json } : {}),
       ...(state ? { state: Buffer.from(Y.encodeStateAsUpdate(ydoc)).toString('base64') } : {})
     })
     return {}

@@ -1,8 +1,10 @@
 // Yjs as an oracle for the Go e2e tests: decode stored updates, make
 // updates, and check that one state contains another.
 //
-//   node e2e/js/ytool.mjs decode FILE [--root content]
-//       -> {"text", "sv", "bytes"} of the v1 update in FILE
+//   node e2e/js/ytool.mjs decode FILE [--root content] [--xml-root NAME]
+//       -> {"text", "sv", "bytes"} of the v1 update in FILE; with --xml-root
+//          also "json", the roots meta, list and the XmlFragment NAME as
+//          client.mjs --profile reports them
 //   node e2e/js/ytool.mjs make-update --out FILE --text STR [--base FILE] [--pos N] [--root content]
 //       -> writes the v1 update that inserts STR at N (default: the end) into
 //          the state in --base (or an empty doc); prints {"text", "sv"} after it
@@ -13,9 +15,10 @@
 import * as Y from 'yjs'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs, emit, fail, svToJSON } from './lib.mjs'
+import { docJSON } from '../../crdt/oracle/gen.mjs'
 
 const [sub, ...rest] = process.argv.slice(2)
-const args = parseArgs(rest, { root: 'content', out: '', text: '', base: '', pos: '' })
+const args = parseArgs(rest, { root: 'content', 'xml-root': '', out: '', text: '', base: '', pos: '' })
 
 const load = (file) => {
   const doc = new Y.Doc()
@@ -30,7 +33,9 @@ try {
     case 'decode': {
       const file = args._[0] ?? fail('decode FILE')
       const doc = load(file)
-      emit({ text: doc.getText(args.root).toString(), sv: svOf(doc), bytes: readFileSync(file).length })
+      const text = doc.getText(args.root).toString()
+      const json = args['xml-root'] ? { json: docJSON(doc, args['xml-root']) } : {}
+      emit({ text, sv: svOf(doc), bytes: readFileSync(file).length, ...json })
       break
     }
     case 'make-update': {
