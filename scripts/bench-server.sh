@@ -9,6 +9,9 @@
 # Quire runs with durable commits (its default: SQLite WAL, synchronous
 # NORMAL, every update committed before any peer receives it), on a fresh
 # database per run under /tmp.
+#
+# FLOOR=1 adds scripts/relayfloor to the run: a relay with no CRDT and no
+# store, whose numbers are what the harness itself costs on this machine.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +23,11 @@ fi
 mkdir -p "$root/bin"
 # Linked as make builds it (see GOLDFLAGS in the Makefile).
 (cd "$root" && go build -ldflags "$(cat scripts/go-ldflags)" -o bin/quire .)
+floor=()
+if [ "${FLOOR:-}" = 1 ]; then
+	(cd "$root" && go build -o bin/relayfloor ./scripts/relayfloor)
+	floor=(--server "relay-floor=cmd:$root/bin/relayfloor -listen 127.0.0.1:{port}")
+fi
 if [ ! -d "$bench/node_modules" ]; then
 	(cd "$bench" && npm ci --no-audit --no-fund)
 fi
@@ -30,5 +38,6 @@ node bench.mjs \
 	--server hocuspocus \
 	--server yws \
 	--server "quire=cmd:$root/bin/quire serve --listen 127.0.0.1:{port} --db $dbdir/quire-{port}.db --log-level warn" \
+	"${floor[@]}" \
 	--runs "${RUNS:-3}" \
 	"$@"
