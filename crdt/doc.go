@@ -181,6 +181,28 @@ func (d *Doc) ClientID() uint64 { return d.clientID }
 // on.
 func (d *Doc) HasPending() bool { return d.pendingStructs != nil || d.pendingDs != nil }
 
+// EncodePending returns the pending structs and deletes as one v1 update, nil
+// when there are none. A server stores it: what a peer sent is not in the
+// changes a transaction emits until its dependencies arrive, and they may
+// arrive after a restart.
+func (d *Doc) EncodePending() []byte {
+	if !d.HasPending() {
+		return nil
+	}
+	var parts []*decodedUpdate
+	if d.pendingStructs != nil {
+		pu, err := decodeUpdate(d.pendingStructs.update)
+		if err != nil {
+			panic("crdt: pending update does not decode: " + err.Error())
+		}
+		parts = append(parts, pu)
+	}
+	if d.pendingDs != nil {
+		parts = append(parts, &decodedUpdate{ds: d.pendingDs})
+	}
+	return mergeUpdates(parts).encode()
+}
+
 // clientIndexOf returns the index of client, or false when it has no
 // entry. Integration asks for the same one or two clients over and over:
 // the last two answers are kept in front of the map.

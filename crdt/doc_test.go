@@ -309,11 +309,21 @@ func TestPendingDeletes(t *testing.T) {
 	if _, err := c.ApplyUpdate(state); err != nil || !c.HasPending() {
 		t.Fatalf("pending state did not carry over: %v", err)
 	}
+	// The pending part alone, as a server stores it, waits the same way in a
+	// doc loaded from it, and has no text of its own.
+	pending := b.EncodePending()
+	e := NewDoc(Options{ClientID: 5})
+	if _, err := e.ApplyUpdate(pending); err != nil || !e.HasPending() || e.GetText("text").String() != "" {
+		t.Fatalf("pending update: err %v, pending %v, text %q", err, e.HasPending(), e.GetText("text").String())
+	}
+	if _, err := e.ApplyUpdate(insert); err != nil || e.GetText("text").String() != "world!" || e.HasPending() {
+		t.Fatalf("doc loaded from the pending update, then the insert: %q, %v", e.GetText("text").String(), err)
+	}
 	changed, err = b.ApplyUpdate(insert)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.HasPending() {
+	if b.HasPending() || b.EncodePending() != nil {
 		t.Fatal("still pending after the missing update arrived")
 	}
 	if got := b.GetText("text").String(); got != "world!" {

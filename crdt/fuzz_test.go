@@ -103,6 +103,13 @@ func FuzzApplyUpdate(f *testing.F) {
 		if _, err := Summarize(update); err != nil {
 			t.Fatalf("Summarize: %v", err)
 		}
+		if p := d.EncodePending(); (p != nil) != d.HasPending() {
+			t.Fatalf("EncodePending gave %d bytes, HasPending %v", len(p), d.HasPending())
+		} else if p != nil {
+			if err := ValidateUpdate(p); err != nil {
+				t.Fatalf("EncodePending: %v", err)
+			}
+		}
 		state, err := d.EncodeStateAsUpdate(nil)
 		if err != nil {
 			t.Fatal(err)

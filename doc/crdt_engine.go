@@ -33,3 +33,5 @@ func (e crdtEngine) encodeStateAsUpdate(sv []byte) ([]byte, error) {
 }
 
 func (e crdtEngine) text(name string) string { return e.d.GetText(name).String() }
+
+func (e crdtEngine) encodePending() []byte { return e.d.EncodePending() }

@@ -127,3 +127,78 @@ func TestRealDocument(t *testing.T) {
 		t.Fatalf("State after reload = %x, %v; want %x", state, err, want)
 	}
 }
+
+// TestPendingIsStored: an update whose dependencies the room has not seen is
+// in no changed update, so the room stores it by itself. It survives an
+// unload and integrates when what it waits for arrives, later, in a new room.
+func TestPendingIsStored(t *testing.T) {
+	clock := newFakeClock()
+	store := persist.NewMemory()
+	reg, err := NewRegistry(Config{Store: store, TickInterval: -1, IdleTimeout: time.Minute, Now: clock.Now,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close(context.Background())
+	ctx := context.Background()
+
+	// Bob got Ann's "hello" elsewhere (another provider, say) and typed on.
+	ann := newEditor(t, 1001)
+	bob := newEditor(t, 2002)
+	hello := ann.insert(0, "hello")
+	if _, err := bob.d.ApplyUpdate(hello); err != nil {
+		t.Fatal(err)
+	}
+	world := bob.insert(5, " world")
+
+	b := &fakePeer{name: "b"}
+	sb, err := reg.Join("notes", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.Update(world)
+	settle(sb.room)
+	wantOpen(t, b)
+	rows := func() int {
+		l, err := store.Load(ctx, "notes")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(l.Updates)
+	}
+	before := rows()
+	// The same update again changes nothing that needs storing.
+	sb.Update(world)
+	settle(sb.room)
+	if got := rows(); got != before || before == 0 {
+		t.Fatalf("log rows: %d after the pending update, %d after it came again", before, got)
+	}
+	sb.Leave()
+	clock.Advance(time.Minute)
+	reg.Tick()
+	if reg.Rooms() != 0 {
+		t.Fatal("room not unloaded")
+	}
+
+	hd, err := reg.Open(ctx, "notes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hd.Close()
+	if text, err := hd.Text(ctx, "content"); err != nil || text != "" {
+		t.Fatalf("Text before the dependency = %q, %v", text, err)
+	}
+	if err := hd.ApplyUpdate(ctx, hello); err != nil {
+		t.Fatal(err)
+	}
+	if text, err := hd.Text(ctx, "content"); err != nil || text != "hello world" {
+		t.Fatalf("Text after the dependency = %q, %v", text, err)
+	}
+	want, err := bob.d.EncodeStateAsUpdate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state, err := hd.State(ctx); err != nil || !bytes.Equal(state, want) {
+		t.Fatalf("State = %x, %v; want %x", state, err, want)
+	}
+}

@@ -7,8 +7,10 @@
 // goroutine that runs it, in order. The room drains its inbox, integrates all
 // pending updates in one crdt transaction, commits the merged change with one
 // persist Append and only then sends it, once encoded, to every peer
-// (durability: no peer ever receives an update a crash could lose). The
-// goroutine runs only while there is work: an idle room costs no stack.
+// (durability: no peer ever receives an update a crash could lose). What
+// cannot integrate yet (structs waiting for others, which no changed update
+// carries) is stored beside it, so an accepted update is never only in memory.
+// The goroutine runs only while there is work: an idle room costs no stack.
 //
 // Peers are an interface the transport implements (server/ for WebSockets);
 // this package never speaks HTTP. Handles give Go code the same document

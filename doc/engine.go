@@ -19,4 +19,9 @@ type engine interface {
 	encodeStateAsUpdate(sv []byte) ([]byte, error)
 	// text renders the root Y.Text called name.
 	text(name string) string
+	// encodePending returns, as one update, what the document holds but could
+	// not integrate yet (structs and deletes waiting for others); nil if
+	// nothing. It is in no changed update until it integrates, so the room
+	// stores it by itself.
+	encodePending() []byte
 }

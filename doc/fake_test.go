@@ -143,6 +143,9 @@ func (e *fakeEngine) encodeStateAsUpdate(sv []byte) ([]byte, error) {
 	return out, nil
 }
 
+// encodePending: the fake integrates every item at once, so nothing waits.
+func (e *fakeEngine) encodePending() []byte { return nil }
+
 func (e *fakeEngine) text(string) string {
 	var b []byte
 	for _, k := range e.sortedKeys() {

@@ -1,6 +1,7 @@
 package doc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/quirehq/quire/persist"
 	"github.com/quirehq/quire/presence"
 	"github.com/quirehq/quire/protocol"
 )
@@ -77,21 +79,22 @@ type room struct {
 	idleSince time.Time // when refs last dropped to 0
 
 	// ---- owned by the running goroutine ----
-	loaded     bool
-	failed     error // the load or a commit failed: the room serves nobody
-	finished   bool
-	finishSoon bool // failed with no user left: finish after this batch
-	doc        engine
-	aware      *presence.Set
-	peers      []*Session
-	lastSeq    int64 // seq of the last committed row, for Compact
-	size       int64 // bytes the store holds for the document (snapshot + log)
-	batch      []message
-	pending    []pendingUpdate
-	drops      []drop // peers to drop once the current broadcast is done
-	step1Msg   []byte // cached sync step 1 with our state vector
-	fullMsg    []byte // cached sync step 2 with the whole state (answer to an empty state vector)
-	awareMsg   []byte // cached awareness message with every live state
+	loaded        bool
+	failed        error // the load or a commit failed: the room serves nobody
+	finished      bool
+	finishSoon    bool // failed with no user left: finish after this batch
+	doc           engine
+	aware         *presence.Set
+	peers         []*Session
+	lastSeq       int64  // seq of the last committed row, for Compact
+	storedPending []byte // the doc's pending part as last stored (see storePending)
+	size          int64  // bytes the store holds for the document (snapshot + log)
+	batch         []message
+	pending       []pendingUpdate
+	drops         []drop // peers to drop once the current broadcast is done
+	step1Msg      []byte // cached sync step 1 with our state vector
+	fullMsg       []byte // cached sync step 2 with the whole state (answer to an empty state vector)
+	awareMsg      []byte // cached awareness message with every live state
 }
 
 // drop is a peer to remove, with the code and reason it is closed with.
@@ -263,6 +266,7 @@ func (rm *room) loadDoc() error {
 	}
 	rm.doc = d
 	rm.lastSeq = loaded.LastSeq
+	rm.storedPending = d.encodePending()
 	return nil
 }
 
@@ -599,20 +603,39 @@ func (rm *room) flush() {
 		rm.fail(fmt.Errorf("transaction: %w", err))
 		return
 	}
-	if len(changed) > 0 {
-		res, err := rm.reg.cfg.Store.Append(context.Background(), rm.id, changed)
-		if err != nil {
-			// The document now holds changes that are not stored: it must
-			// not serve anyone. The peers reconnect to a fresh room and
-			// send their changes again.
-			rm.answer(pending, fmt.Errorf("doc: commit: %w", err))
-			rm.fail(fmt.Errorf("commit: %w", err))
-			return
+	// What could not integrate yet is in no changed update: it is stored on
+	// its own, so that it survives an unload or a restart and integrates
+	// when its dependencies arrive, then or later.
+	var pendingRow []byte
+	if p := rm.doc.encodePending(); p == nil {
+		rm.storedPending = nil // it integrated: it is in changed
+	} else if !bytes.Equal(p, rm.storedPending) {
+		pendingRow = p
+	}
+	if len(changed) > 0 || pendingRow != nil {
+		var res persist.AppendResult
+		for _, row := range [][]byte{changed, pendingRow} {
+			if len(row) == 0 {
+				continue
+			}
+			if res, err = rm.reg.cfg.Store.Append(context.Background(), rm.id, row); err != nil {
+				// The document now holds changes that are not stored: it
+				// must not serve anyone. The peers reconnect to a fresh room
+				// and send their changes again.
+				rm.answer(pending, fmt.Errorf("doc: commit: %w", err))
+				rm.fail(fmt.Errorf("commit: %w", err))
+				return
+			}
+			rm.lastSeq = res.Seq
+			rm.size += int64(len(row))
 		}
-		rm.lastSeq = res.Seq
-		rm.size += int64(len(changed))
+		if pendingRow != nil {
+			rm.storedPending = pendingRow
+		}
 		rm.invalidate()
-		rm.broadcast(protocol.EncodeUpdate(changed), soleSender(pending))
+		if len(changed) > 0 {
+			rm.broadcast(protocol.EncodeUpdate(changed), soleSender(pending))
+		}
 		if res.LogLen >= rm.reg.cfg.CompactRows || res.LogBytes >= rm.reg.cfg.CompactBytes {
 			rm.compact()
 		}
