@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -127,5 +129,46 @@ func TestRestartKeepsEverything(t *testing.T) {
 	fresh.waitSynced(t)
 	if r := fresh.report(t); r.Text != want.Text || r.SV.String() != want.SV.String() {
 		t.Fatalf("after restart a fresh client sees sv %v text %q..., want sv %v text %q...", r.SV, head(r.Text), want.SV, head(want.Text))
+	}
+}
+
+// TestUpdateAheadOfItsDependencySurvivesRestart: an update that builds on
+// one the server has not seen (its sender got that one elsewhere) cannot
+// integrate yet. The server keeps it, across a restart, and it shows up when
+// the update it waits for arrives.
+func TestUpdateAheadOfItsDependencySurvivesRestart(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t, ServerOpts{})
+	const doc = "ahead"
+	first := writeTemp(t, "first.bin", nil)
+	second := writeTemp(t, "second.bin", nil)
+	var made Decoded
+	ytool(t, &made, "make-update", "--out", first, "--text", "written first")
+	ytool(t, &made, "make-update", "--base", first, "--out", second, "--text", ", then more")
+	post := func(file string) {
+		t.Helper()
+		update, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, body := s.Do(t, http.MethodPost, docPath(doc)+"/update", "application/octet-stream", update); code/100 != 2 {
+			t.Fatalf("POST update: status %d %q", code, body)
+		}
+	}
+	post(second)
+	if got := serverText(t, s, doc); got != "" {
+		t.Fatalf("with its dependency missing the server shows %q", got)
+	}
+	s.Stop(t)
+	s.Restart(t)
+	watcher := startClient(t, s, "watcher", doc, 61)
+	watcher.waitSynced(t)
+	post(first)
+	if got := serverText(t, s, doc); got != made.Text {
+		t.Fatalf("after the dependency arrived the server shows %q, want %q", got, made.Text)
+	}
+	watcher.do(t, map[string]any{"cmd": "waitText", "text": made.Text})
+	if got := decodeUpdate(t, s.Get(t, docPath(doc)+"/update")).Text; got != made.Text {
+		t.Fatalf("the server's state decoded by Yjs has text %q, want %q", got, made.Text)
 	}
 }
