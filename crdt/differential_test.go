@@ -98,6 +98,18 @@ func (o *recordedOrder) final() (checkpoint, bool) {
 	return o.Checkpoints[len(o.Checkpoints)-1], true
 }
 
+// converged is what the doc must hold once every struct of the order has
+// integrated, and whether its encoded state is known: the final checkpoint,
+// or Ideal where Yjs got stuck in the recorded order. A replay in batches of
+// its own (replayBatched) heals such a doc with settleStuck, so it converges
+// whatever Yjs did on the recorded steps.
+func (o *recordedOrder) converged() (checkpoint, bool) {
+	if o.YjsStuckFrom > 0 && o.Ideal != nil {
+		return checkpoint{After: -1, Text: o.Ideal.Text, StateVector: o.Ideal.StateVector}, false
+	}
+	return o.Checkpoints[len(o.Checkpoints)-1], true
+}
+
 // trusted reports whether Yjs's result after step n (1-based) is to be
 // required: always, except in ideal mode once Yjs got stuck.
 func (o *recordedOrder) trusted(n int) bool {
@@ -200,7 +212,7 @@ func TestDifferential(t *testing.T) {
 				if !o.batched() {
 					t.Run(o.Name+"-transact", func(t *testing.T) {
 						rng := rand.New(rand.NewPCG(uint64(rec.Seed), uint64(i)))
-						want, stateKnown := o.final()
+						want, stateKnown := o.converged()
 						replayBatched(t, rec, o.Seq, rng, want, stateKnown && o.LocalsOnly && rec.stateComparable())
 					})
 				}
@@ -283,7 +295,41 @@ func replayBatched(t *testing.T, rec *recording, seq []int, rng *rand.Rand, want
 	}
 	where := fmt.Sprintf("after %d batches %v", len(batches), batches)
 	settleStuck(t, doc, where)
-	checkState(t, rec, doc, want, where, false, checkFullState)
+	checkConverged(t, rec, doc, want, where, checkFullState)
+}
+
+// checkConverged is checkState for an order or a batching Yjs did not record.
+// Its text may differ from the recorded one in the halves of surrogate pairs
+// alone: Yjs replaces both halves of a pair with U+FFFD when it splits a
+// string item between them, and whether it has to split depends on which
+// items earlier transactions merged, so on the batching (Yjs on the exact
+// batches of such a failure gives Go's text). The state vector must still be
+// the same, and the encoded state is then not compared.
+func checkConverged(t *testing.T, rec *recording, doc *crdt.Doc, want checkpoint, where string, fullState bool) {
+	t.Helper()
+	if got := doc.GetText("content").String(); got != want.Text && differInSplitPairsOnly(got, want.Text) {
+		t.Logf("%s: the text differs from the recorded one only where one side has a surrogate pair that the other split (U+FFFD); Yjs does that too, depending on its merges", where)
+		want.Text = got
+		fullState = false
+	}
+	checkState(t, rec, doc, want, where, false, fullState)
+}
+
+// differInSplitPairsOnly reports whether a and b have the same UTF-16 length
+// and differ only in units where one has U+FFFD and the other a surrogate.
+func differInSplitPairsOnly(a, b string) bool {
+	ua, ub := utf16.Encode([]rune(a)), utf16.Encode([]rune(b))
+	if len(ua) != len(ub) {
+		return false
+	}
+	surrogate := func(u uint16) bool { return u >= 0xd800 && u <= 0xdfff }
+	for i := range ua {
+		x, y := ua[i], ub[i]
+		if x != y && !(x == 0xfffd && surrogate(y)) && !(y == 0xfffd && surrogate(x)) {
+			return false
+		}
+	}
+	return true
 }
 
 // settleStuck retries the structs a doc left pending although everything they
@@ -345,7 +391,7 @@ func TestDifferentialShuffles(t *testing.T) {
 					}
 					where := fmt.Sprintf("after %d updates %v", len(seq), seq)
 					settleStuck(t, doc, where)
-					checkState(t, rec, doc, want, where, false, rec.stateComparable())
+					checkConverged(t, rec, doc, want, where, rec.stateComparable())
 				})
 			}
 		})
@@ -741,4 +787,23 @@ func (r *lib0Reader) any(depth int) string {
 
 func beUint32(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func TestDifferInSplitPairsOnly(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"gg🤖k", "gg\ufffd\ufffdk", true},
+		{"gg\ufffd\ufffdk", "gg🤖k", true},
+		{"a🤖b🤖", "a\ufffd\ufffdb🤖", true},
+		{"gg🤖k", "gg\ufffdk", false},       // one unit short
+		{"gg🤖k", "gg\ufffd\ufffdx", false}, // another difference too
+		{"ab", "a\ufffd", false},           // U+FFFD for a letter
+		{"same", "same", true},
+	} {
+		if got := differInSplitPairsOnly(tc.a, tc.b); got != tc.want {
+			t.Errorf("differInSplitPairsOnly(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
 }
