@@ -815,3 +815,27 @@ func closedGoingAway(p *rawPeer, answer bool) error {
 	}
 	return p.waitEnd()
 }
+
+// Every connection to a document is read by the same loop, so its room is
+// never posted to from two loops at once; documents spread over the loops.
+func TestLoopPerDocument(t *testing.T) {
+	p, err := newPoller(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.stop()
+	used := map[*pollLoop]bool{}
+	for i := range 200 {
+		id := fmt.Sprintf("doc-%d", i)
+		l := p.loopFor(id)
+		for range 3 {
+			if p.loopFor(id) != l {
+				t.Fatalf("%s: connections on different loops", id)
+			}
+		}
+		used[l] = true
+	}
+	if len(used) != 4 {
+		t.Errorf("200 documents used %d of 4 loops", len(used))
+	}
+}
