@@ -92,8 +92,8 @@ var idealMode = os.Getenv("QUIRE_ORACLE_IDEAL") != ""
 // encoded state is known (in ideal mode, for an order where Yjs got stuck on
 // its pending structs, only the text and state vector are).
 func (o *recordedOrder) final() (checkpoint, bool) {
-	if idealMode && o.YjsStuckFrom > 0 {
-		return checkpoint{After: -1, Text: o.Ideal.Text, StateVector: o.Ideal.StateVector}, false
+	if idealMode {
+		return o.converged()
 	}
 	return o.Checkpoints[len(o.Checkpoints)-1], true
 }

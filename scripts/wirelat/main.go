@@ -37,7 +37,6 @@ import (
 // server is one listening port of the capture, with what went through it.
 type server struct {
 	port      uint16
-	firstSYN  time.Duration
 	inbound   map[string]arrival // a client's message -> when it arrived
 	msgsIn    int
 	delays    []time.Duration // every delivery: out - in
@@ -76,7 +75,7 @@ func (a *analysis) add(p packet) {
 		if !p.ack { // a client opens a connection to p.dstPort
 			srv := a.servers[p.dstPort]
 			if srv == nil {
-				srv = &server{port: p.dstPort, firstSYN: p.t, inbound: map[string]arrival{}, lastDelay: map[string]time.Duration{}}
+				srv = &server{port: p.dstPort, inbound: map[string]arrival{}, lastDelay: map[string]time.Duration{}}
 				a.servers[p.dstPort] = srv
 				a.order = append(a.order, srv)
 			}
