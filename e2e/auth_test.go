@@ -182,29 +182,17 @@ func inRoom(t *testing.T, c *websocket.Conn) {
 // (none when empty) and extra headers; it returns the status, headers and body.
 func apiCall(t testing.TB, s *Server, method, path, token string, hdr http.Header, body []byte) (int, http.Header, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, s.URL+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
+	h := hdr.Clone()
+	if h == nil {
+		h = http.Header{}
 	}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		h.Set("Authorization", "Bearer "+token)
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/octet-stream")
+		h.Set("Content-Type", "application/octet-stream")
 	}
-	resp, err := apiClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, path, err)
-	}
-	return resp.StatusCode, resp.Header, b
+	return s.Request(t, method, path, h, body)
 }
 
 // textWith is the server's text of doc read with token; it must answer 200.
@@ -221,17 +209,10 @@ func textWith(t testing.TB, s *Server, doc, token string) string {
 // params {token}; flags are extra client.mjs flags.
 func startAuthClient(t *testing.T, s *Server, name, doc, token string, seed int, flags ...string) *Client {
 	t.Helper()
-	args := append([]string{"--url", s.WS, "--doc", doc, "--seed", strconv.Itoa(seed)}, flags...)
 	if token != "" {
-		args = append(args, "--token", token)
+		flags = append([]string{"--token", token}, flags...)
 	}
-	c := &Client{NodeProc: StartNode(t, "client.mjs", args...), Name: name}
-	var ready struct {
-		ClientID uint64 `json:"clientID"`
-	}
-	c.Expect(t, cmdTimeout, "ready", &ready)
-	c.ClientID = ready.ClientID
-	return c
+	return startClient(t, s, name, doc, seed, flags...)
 }
 
 // events returns every line the client printed so far whose ev is ev,

@@ -409,12 +409,24 @@ var apiClient = &http.Client{
 // A transport error fails the test.
 func (s *Server) Do(t testing.TB, method, path, contentType string, body []byte) (int, []byte) {
 	t.Helper()
+	hdr := http.Header{}
+	if contentType != "" {
+		hdr.Set("Content-Type", contentType)
+	}
+	code, _, b := s.Request(t, method, path, hdr, body)
+	return code, b
+}
+
+// Request sends one HTTP request with the headers hdr to the server and
+// returns the status, headers and body. A transport error fails the test.
+func (s *Server) Request(t testing.TB, method, path string, hdr http.Header, body []byte) (int, http.Header, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, s.URL+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	resp, err := apiClient.Do(req)
 	if err != nil {
@@ -425,7 +437,7 @@ func (s *Server) Do(t testing.TB, method, path, contentType string, body []byte)
 	if err != nil {
 		t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
-	return resp.StatusCode, b
+	return resp.StatusCode, resp.Header, b
 }
 
 // Get is Do for a GET that must answer 200; it returns the body.
