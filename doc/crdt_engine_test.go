@@ -34,9 +34,10 @@ func (e *editor) insert(pos int, s string) []byte {
 	return u
 }
 
-// TestRealDocument runs a room on the crdt package: the same rules, with
-// real Yjs updates.
-func TestRealDocument(t *testing.T) {
+// newRealRegistry is a registry on the crdt engine over a memory store,
+// with a fake clock and no ticker; the test's cleanup closes it.
+func newRealRegistry(t *testing.T) (*fakeClock, *persist.Memory, *Registry) {
+	t.Helper()
 	clock := newFakeClock()
 	store := persist.NewMemory()
 	reg, err := NewRegistry(Config{Store: store, TickInterval: -1, IdleTimeout: time.Minute, Now: clock.Now,
@@ -44,7 +45,14 @@ func TestRealDocument(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer reg.Close(context.Background())
+	t.Cleanup(func() { reg.Close(context.Background()) })
+	return clock, store, reg
+}
+
+// TestRealDocument runs a room on the crdt package: the same rules, with
+// real Yjs updates.
+func TestRealDocument(t *testing.T) {
+	clock, _, reg := newRealRegistry(t)
 	ctx := context.Background()
 
 	ann := newEditor(t, 1001)
@@ -132,14 +140,7 @@ func TestRealDocument(t *testing.T) {
 // in no changed update, so the room stores it by itself. It survives an
 // unload and integrates when what it waits for arrives, later, in a new room.
 func TestPendingIsStored(t *testing.T) {
-	clock := newFakeClock()
-	store := persist.NewMemory()
-	reg, err := NewRegistry(Config{Store: store, TickInterval: -1, IdleTimeout: time.Minute, Now: clock.Now,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close(context.Background())
+	clock, store, reg := newRealRegistry(t)
 	ctx := context.Background()
 
 	// Bob got Ann's "hello" elsewhere (another provider, say) and typed on.
