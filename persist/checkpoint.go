@@ -21,9 +21,26 @@ import (
 // the store checkpoints on a connection of its own every checkpointEvery
 // when there were commits: a PASSIVE checkpoint copies what no reader still
 // needs while the writer goes on appending to the WAL.
+//
+// Copying is not enough to keep the WAL small. SQLite starts the log again
+// from the top only in a write transaction that begins when every frame of
+// it has been copied; while commits never pause (W2's 1,000 rooms), one
+// lands during every background checkpoint, no transaction ever begins on a
+// fully copied log, and the file grew by every commit's pages: 100 MB in
+// 20 s of W2. So when a checkpoint finds the log past restartFrames, it asks
+// the writer, between two commits, to copy the few frames written since:
+// the next commit then restarts the log. That pause is one short checkpoint
+// (the frames written during the background one, two fsyncs), once per
+// restartFrames of WAL. Every commit adds at least one frame, so the
+// checkpointer does not wait for its tick once restartFrames commits went
+// by: however fast the writes, the log stays within a few restartFrames.
 
 // checkpointEvery is how often the WAL is checkpointed when it grew.
-const checkpointEvery = 250 * time.Millisecond
+var checkpointEvery = 250 * time.Millisecond
+
+// restartFrames is the length of the WAL, in pages, past which the writer
+// copies its tail itself so that the log restarts (16 MiB of 4 KiB pages).
+var restartFrames = 4096
 
 // openCheckpointer opens the checkpoint connection and starts its goroutine.
 func (s *SQLite) openCheckpointer(ctx context.Context, syncMode string) error {
@@ -47,6 +64,8 @@ func (s *SQLite) openCheckpointer(ctx context.Context, syncMode string) error {
 		return fmt.Errorf("checkpoint connection: %w", err)
 	}
 	s.cp = cp
+	s.ckptEvery, s.restartFrames = checkpointEvery, restartFrames
+	s.ckptSoon = make(chan struct{}, 1)
 	s.stopCkpt = make(chan struct{})
 	s.ckptDone = make(chan struct{})
 	go s.checkpointLoop()
@@ -55,7 +74,7 @@ func (s *SQLite) openCheckpointer(ctx context.Context, syncMode string) error {
 
 func (s *SQLite) checkpointLoop() {
 	defer close(s.ckptDone)
-	t := time.NewTicker(checkpointEvery)
+	t := time.NewTicker(s.ckptEvery)
 	defer t.Stop()
 	lastAge := time.Now()
 	for {
@@ -73,6 +92,7 @@ func (s *SQLite) checkpointLoop() {
 					s.log.Warn("persist: writing document counters failed", "err", err)
 				}
 			}
+		case <-s.ckptSoon:
 		}
 		if s.commits.Swap(0) == 0 {
 			continue
@@ -85,7 +105,29 @@ func (s *SQLite) checkpointLoop() {
 			continue
 		}
 		s.log.Debug("persist: checkpoint", "wal_frames", frames, "copied", done, "took", time.Since(start))
+		// done < frames: a reader still needs the older pages, and no
+		// checkpoint could restart the log now.
+		if frames >= s.restartFrames && done == frames {
+			if _, err := s.submit(context.Background(), &request{kind: opCheckpoint}); err != nil && !errors.Is(err, ErrClosed) {
+				s.log.Warn("persist: checkpoint on the writer failed", "err", err)
+			}
+		}
 	}
+}
+
+// checkpointWriter copies into the database file, on the writer's
+// connection and between two commits, the frames of the WAL that the
+// background checkpoint left, so that the next commit restarts the log.
+// PASSIVE: it waits for no reader; one that holds old pages keeps the log
+// as it is until a later try.
+func (s *SQLite) checkpointWriter() error {
+	start := time.Now()
+	var busy, frames, done int
+	if err := s.wconn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &done); err != nil {
+		return fmt.Errorf("checkpoint on the writer: %w", err)
+	}
+	s.log.Debug("persist: checkpoint on the writer", "wal_frames", frames, "copied", done, "took", time.Since(start))
+	return nil
 }
 
 // closeCheckpointer stops the goroutine; the connection is closed with the

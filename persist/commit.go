@@ -31,7 +31,8 @@ const (
 	opAppend opKind = iota + 1
 	opCreate
 	opCompact
-	opFlush // bring docs rows up to date with the documents' states (docstate.go)
+	opFlush      // bring docs rows up to date with the documents' states (docstate.go)
+	opCheckpoint // copy the WAL's tail between two commits (checkpoint.go); not a transaction
 )
 
 func (k opKind) String() string {
@@ -44,6 +45,8 @@ func (k opKind) String() string {
 		return "compact"
 	case opFlush:
 		return "flush"
+	case opCheckpoint:
+		return "checkpoint"
 	}
 	return fmt.Sprintf("op%d", uint8(k))
 }
@@ -169,20 +172,37 @@ func (s *SQLite) lead() {
 	s.mu.Unlock()
 }
 
-// commit writes batch in one transaction and completes its waiters.
+// commit writes batch in one transaction and completes its waiters; its
+// checkpoint requests run after that transaction, outside any.
 func (s *SQLite) commit(batch []*request) {
 	live := batch[:0]
+	var checkpoints []*request
 	for _, r := range batch {
 		// Its caller has gone: skip it rather than write what nobody waits for.
 		if err := r.ctx.Err(); err != nil {
 			r.done <- result{err: err}
 			continue
 		}
+		if r.kind == opCheckpoint {
+			checkpoints = append(checkpoints, r)
+			continue
+		}
 		live = append(live, r)
 	}
-	if len(live) == 0 {
-		return
+	if len(live) > 0 {
+		s.commitTx(live)
 	}
+	if len(checkpoints) > 0 {
+		err := s.checkpointWriter()
+		for _, r := range checkpoints {
+			r.done <- result{err: err}
+		}
+	}
+}
+
+// commitTx writes live, requests of transactions, in one transaction and
+// completes their waiters.
+func (s *SQLite) commitTx(live []*request) {
 	start := time.Now()
 	n, err := s.writeTx(live)
 	d := time.Since(start)
@@ -207,7 +227,12 @@ func (s *SQLite) commit(batch []*request) {
 		s.log.Error("persist: commit failed", "op", live[0].kind, "doc", live[0].id, "err", err)
 		return
 	}
-	s.commits.Add(1)
+	if s.commits.Add(1) == int64(s.restartFrames) {
+		select {
+		case s.ckptSoon <- struct{}{}:
+		default:
+		}
+	}
 	if s.onCommit != nil {
 		s.onCommit(len(live), n, d)
 	}

@@ -91,10 +91,13 @@ type SQLite struct {
 
 	// The checkpoint connection and its goroutine (see checkpoint.go), and
 	// the commits since the last checkpoint.
-	cp       *sql.DB
-	stopCkpt chan struct{}
-	ckptDone chan struct{}
-	commits  atomic.Int64
+	cp            *sql.DB
+	ckptEvery     time.Duration // checkpointEvery when the store opened
+	restartFrames int           // restartFrames when the store opened
+	ckptSoon      chan struct{} // (1) a checkpoint is due before the tick: restartFrames commits went by
+	stopCkpt      chan struct{}
+	ckptDone      chan struct{}
+	commits       atomic.Int64
 
 	// The documents' states (docstate.go): written by the leader of a
 	// commit, read by GetDoc and ListDocs.
