@@ -436,15 +436,40 @@ func TestSQLiteCheckpointsInBackground(t *testing.T) {
 // the writer copies what is left itself, between two commits.
 func TestSQLiteWALStaysBounded(t *testing.T) {
 	every, frames := checkpointEvery, restartFrames
-	checkpointEvery, restartFrames = 20*time.Millisecond, 256
 	t.Cleanup(func() { checkpointEvery, restartFrames = every, frames })
+	for _, tc := range []struct {
+		name  string
+		every time.Duration
+	}{
+		{"by the clock", 20 * time.Millisecond},
+		// Never by the clock: the count of commits alone wakes the checkpointer.
+		{"by commits", time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkpointEvery, restartFrames = tc.every, 256
+			path := filepath.Join(t.TempDir(), "q.db")
+			s := openTestSQLite(t, path, SQLiteOptions{})
+			appends, maxWAL := writeSteadily(t, s, path+"-wal", time.Second)
+			// Each commit appends at least one 4 KiB page: an unbounded log
+			// grows with the commits (about 350 MB in a second here before the
+			// fix), a bounded one holds a few restartFrames plus what comes in
+			// while a checkpoint runs (8-14 MB here).
+			const limit = 32 << 20
+			t.Logf("%d appends; largest WAL %d bytes", appends, maxWAL)
+			if maxWAL > limit {
+				t.Fatalf("WAL file reached %d bytes under steady writes, want at most %d: the log is never restarted", maxWAL, limit)
+			}
+		})
+	}
+}
 
-	path := filepath.Join(t.TempDir(), "q.db")
-	s := openTestSQLite(t, path, SQLiteOptions{})
-	stop := time.Now().Add(1500 * time.Millisecond)
+// writeSteadily appends from 4 goroutines that never pause, for d; it returns
+// the appends made and the largest size the file wal had meanwhile.
+func writeSteadily(t *testing.T, s *SQLite, wal string, d time.Duration) (int64, int64) {
+	t.Helper()
+	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
 	var appends atomic.Int64
-	var maxWAL int64
 	for w := range 4 {
 		wg.Add(1)
 		go func() {
@@ -459,22 +484,15 @@ func TestSQLiteWALStaysBounded(t *testing.T) {
 			}
 		}()
 	}
+	var maxWAL int64
 	for time.Now().Before(stop) {
-		if fi, err := os.Stat(path + "-wal"); err == nil {
+		if fi, err := os.Stat(wal); err == nil {
 			maxWAL = max(maxWAL, fi.Size())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	wg.Wait()
-	// Each commit appends at least one 4 KiB page: an unbounded log grows
-	// with the commits (about 500 MB here before the fix), a bounded one
-	// holds a few restartFrames plus what comes in while a checkpoint runs
-	// (8-11 MB here).
-	const limit = 32 << 20
-	t.Logf("%d appends; largest WAL %d bytes", appends.Load(), maxWAL)
-	if maxWAL > limit {
-		t.Fatalf("WAL file reached %d bytes under steady writes, want at most %d: the log is never restarted", maxWAL, limit)
-	}
+	return appends.Load(), maxWAL
 }
 
 // A database is one store's: a second open fails until the first closes.
