@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -493,6 +494,58 @@ func writeSteadily(t *testing.T, s *SQLite, wal string, d time.Duration) (int64,
 	}
 	wg.Wait()
 	return appends.Load(), maxWAL
+}
+
+// A full disk fails the appends that do not fit, and only them: what was
+// acknowledged loads intact, the counters stay exact, and once there is room
+// again the log goes on at the next seq, before and after a reopen.
+// max_page_count stands in for the disk: SQLite reports both as
+// SQLITE_FULL.
+func TestSQLiteDiskFull(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	s, err := OpenSQLite(path, SQLiteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Close() }()
+	mustAppend(t, s, "d", []byte("first"))
+	var pages int
+	if err := s.wconn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.wconn.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", pages+3)); err != nil {
+		t.Fatal(err)
+	}
+	want := [][]byte{[]byte("first")}
+	var full error
+	for i := range 100 {
+		u := bytes.Repeat([]byte{byte('a' + i%26)}, 3000)
+		if _, err := s.Append(ctx, "d", u); err != nil {
+			full = err
+			break
+		}
+		want = append(want, u)
+	}
+	if full == nil || !strings.Contains(full.Error(), "full") {
+		t.Fatalf("100 appends of 3 KB into 3 free pages: last error %v, want the database full", full)
+	}
+	t.Logf("%d appends fit, then: %v", len(want)-1, full)
+	checkLoaded(t, mustLoad(t, s, "d"), nil, want, int64(len(want)))
+	if m, err := s.GetDoc(ctx, "d"); err != nil || m.LogLen != len(want) {
+		t.Fatalf("GetDoc = %+v, %v; want %d log rows", m, err, len(want))
+	}
+	if _, err := s.wconn.ExecContext(ctx, "PRAGMA max_page_count = 1073741823"); err != nil {
+		t.Fatal(err)
+	}
+	if res := mustAppend(t, s, "d", []byte("room again")); res.Seq != int64(len(want)+1) {
+		t.Fatalf("append after the disk had room: seq %d, want %d", res.Seq, len(want)+1)
+	}
+	want = append(want, []byte("room again"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestSQLite(t, path, SQLiteOptions{})
+	checkLoaded(t, mustLoad(t, s, "d"), nil, want, int64(len(want)))
 }
 
 // A database is one store's: a second open fails until the first closes.
