@@ -74,6 +74,28 @@ func (h *harness) join(id, name string) (*fakePeer, *Session) {
 	return p, s
 }
 
+// joinTwo connects fake peers "a" and "b" to doc id and drains what the
+// room greeted them with.
+func (h *harness) joinTwo(id string) (a *fakePeer, sa *Session, b *fakePeer, sb *Session) {
+	h.t.Helper()
+	a, sa = h.join(id, "a")
+	b, sb = h.join(id, "b")
+	a.received(h.t)
+	b.received(h.t)
+	return a, sa, b, sb
+}
+
+// announce sends the awareness update u from s and checks that every one of
+// peers, the sender's own included, receives it.
+func announce(t *testing.T, s *Session, u presence.Update, peers ...*fakePeer) {
+	t.Helper()
+	s.Awareness(presence.EncodeUpdate(u))
+	settle(s.room)
+	for _, p := range peers {
+		wantMessages(t, p, awarenessMsg(t, u))
+	}
+}
+
 // settle waits until rm has handled every message posted before.
 func settle(rm *room) {
 	c := &call{fn: func(*room) error { return nil }, done: make(chan error, 1)}
@@ -223,10 +245,7 @@ func TestJoinSyncHandshake(t *testing.T) {
 
 func TestUpdateCommittedBeforeBroadcast(t *testing.T) {
 	h := newHarness(t, nil)
-	a, sa := h.join("d", "a")
-	b, sb := h.join("d", "b")
-	a.received(t)
-	b.received(t)
+	a, sa, b, sb := h.joinTwo("d")
 	h.store.log.events = nil
 
 	sa.Update(item(1, 0, 'x'))
@@ -397,10 +416,7 @@ func TestLoadWaitsBeforeServing(t *testing.T) {
 func TestCommitFailureDiscardsTheRoom(t *testing.T) {
 	h := newHarness(t, nil)
 	h.seed("d", item(1, 0, 'k'))
-	a, sa := h.join("d", "a")
-	b, sb := h.join("d", "b")
-	a.received(t)
-	b.received(t)
+	a, sa, b, sb := h.joinTwo("d")
 	boom := errors.New("disk full")
 	h.store.appendErr.Store(&boom)
 	sa.Update(item(1, 1, 'x'))
@@ -466,16 +482,10 @@ func TestSlowPeerIsDropped(t *testing.T) {
 
 func TestAwarenessEchoJoinLeave(t *testing.T) {
 	h := newHarness(t, nil)
-	a, sa := h.join("d", "a")
-	b, sb := h.join("d", "b")
-	a.received(t)
-	b.received(t)
+	a, sa, b, sb := h.joinTwo("d")
 	state := presence.Update{{ClientID: 10, Clock: 1, State: []byte(`{"user":{"name":"Ann"}}`)}}
-	sa.Awareness(presence.EncodeUpdate(state))
-	settle(sa.room)
 	// The sender gets it too: that is what keeps a lone editor's connection alive.
-	wantMessages(t, a, awarenessMsg(t, state))
-	wantMessages(t, b, awarenessMsg(t, state))
+	announce(t, sa, state, a, b)
 
 	// A late joiner gets step 1 and the current states; a query gets them too.
 	c, sc := h.join("d", "c")
@@ -808,15 +818,9 @@ func TestSizeLimit(t *testing.T) {
 // neighbours keep their states.
 func TestAwarenessClientCap(t *testing.T) {
 	h := newHarness(t, nil)
-	a, sa := h.join("d", "a")
-	b, sb := h.join("d", "b")
-	a.received(t)
-	b.received(t)
+	a, sa, b, sb := h.joinTwo("d")
 	own := presence.Update{{ClientID: 10, Clock: 1, State: []byte(`{"user":{"name":"Ann"}}`)}}
-	sa.Awareness(presence.EncodeUpdate(own))
-	settle(sa.room)
-	wantMessages(t, a, awarenessMsg(t, own))
-	wantMessages(t, b, awarenessMsg(t, own))
+	announce(t, sa, own, a, b)
 
 	var flood presence.Update
 	for i := range presence.MaxOwned + 1 {
