@@ -12,6 +12,8 @@
 #
 # FLOOR=1 adds scripts/relayfloor to the run: a relay with no CRDT and no
 # store, whose numbers are what the harness itself costs on this machine.
+# It is for W1 and W2: storing nothing, it cannot bring W3's late joiners
+# up to date, so its W3 rows fail and the script then exits 1.
 #
 # WIRE=1 captures the run's loopback traffic with tcpdump (installed from
 # Debian's packages when missing) and prints, after the generator's table,
