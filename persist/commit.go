@@ -387,7 +387,10 @@ func (s *SQLite) writeTx(reqs []*request) (n int64, err error) {
 			}
 			if err != nil {
 				_, _ = b.exec(stRollback)
-				return fmt.Errorf("%s %q: %w", r.kind, r.id, err)
+				if len(reqs) == 1 {
+					return err // its caller's error names it
+				}
+				return fmt.Errorf("%s %q: %w", r.kind, r.id, err) // which of the batch
 			}
 			n += int64(len(r.data))
 		}

@@ -529,6 +529,9 @@ func TestSQLiteDiskFull(t *testing.T) {
 	if full == nil || !strings.Contains(full.Error(), "full") {
 		t.Fatalf("100 appends of 3 KB into 3 free pages: last error %v, want the database full", full)
 	}
+	if n := strings.Count(full.Error(), `append "d"`); n != 1 {
+		t.Errorf("error %q names the append %d times, want once", full, n)
+	}
 	t.Logf("%d appends fit, then: %v", len(want)-1, full)
 	checkLoaded(t, mustLoad(t, s, "d"), nil, want, int64(len(want)))
 	if m, err := s.GetDoc(ctx, "d"); err != nil || m.LogLen != len(want) {
