@@ -97,14 +97,11 @@ func (s *SQLite) checkpointLoop() {
 		if s.commits.Swap(0) == 0 {
 			continue
 		}
-		start := time.Now()
-		var busy, frames, done int
-		err := s.cp.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &done)
+		frames, done, err := s.walCheckpoint(s.cp, "persist: checkpoint")
 		if err != nil {
 			s.log.Warn("persist: checkpoint failed", "err", err)
 			continue
 		}
-		s.log.Debug("persist: checkpoint", "wal_frames", frames, "copied", done, "took", time.Since(start))
 		// done < frames: a reader still needs the older pages, and no
 		// checkpoint could restart the log now.
 		if frames >= s.restartFrames && done == frames {
@@ -121,13 +118,25 @@ func (s *SQLite) checkpointLoop() {
 // PASSIVE: it waits for no reader; one that holds old pages keeps the log
 // as it is until a later try.
 func (s *SQLite) checkpointWriter() error {
-	start := time.Now()
-	var busy, frames, done int
-	if err := s.wconn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &done); err != nil {
+	if _, _, err := s.walCheckpoint(s.wconn, "persist: checkpoint on the writer"); err != nil {
 		return fmt.Errorf("checkpoint on the writer: %w", err)
 	}
-	s.log.Debug("persist: checkpoint on the writer", "wal_frames", frames, "copied", done, "took", time.Since(start))
 	return nil
+}
+
+// walCheckpoint runs a PASSIVE checkpoint on conn (the checkpoint
+// connection or the writer's) and returns the frames the WAL holds and how
+// many of them are now copied; it logs them at debug level under msg.
+func (s *SQLite) walCheckpoint(conn interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, msg string) (frames, done int, err error) {
+	start := time.Now()
+	var busy int
+	if err := conn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &done); err != nil {
+		return 0, 0, err
+	}
+	s.log.Debug(msg, "wal_frames", frames, "copied", done, "took", time.Since(start))
+	return frames, done, nil
 }
 
 // closeCheckpointer stops the goroutine; the connection is closed with the
